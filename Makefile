@@ -1,0 +1,33 @@
+# haul's developer interface. `make run` starts a working appliance on
+# http://localhost:8080 with its data in ./data; `make test` runs every test.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build run test test-short lint bench e2e clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/haul .
+
+run: build
+	./bin/haul serve --data ./data
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 18m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+e2e:
+	$(GO) test -count=1 -run 'E2E' ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,71 @@
+package core
+
+// Action is something a principal may do inside a team. Every permission
+// check in haul names an Action and goes through Allowed, so the whole
+// policy is the one table below.
+type Action string
+
+const (
+	ActTeamRead          Action = "team.read"
+	ActTeamUpdate        Action = "team.update"
+	ActTeamTransferOwner Action = "team.transfer_ownership"
+	ActMemberList        Action = "member.list"
+	ActMemberAdd         Action = "member.add"
+	ActMemberUpdateRole  Action = "member.update_role"
+	ActMemberRemove      Action = "member.remove"
+	// ActAPIKeyOwn covers creating, listing, changing and deleting one's
+	// own API keys.
+	ActAPIKeyOwn Action = "api_key.own"
+	// ActAPIKeyAny covers listing, changing and deleting anyone's keys.
+	ActAPIKeyAny       Action = "api_key.any"
+	ActTeamspaceRead   Action = "teamspace.read"     // the teamspaces one belongs to
+	ActTeamspaceAll    Action = "teamspace.read_all" // every teamspace of the team
+	ActTeamspaceManage Action = "teamspace.manage"   // create, update, delete, members
+	ActEventList       Action = "event.list"
+)
+
+var (
+	everyone    = []Role{RoleOwner, RoleAdmin, RoleIntegrationManager, RoleMember, RoleGuest}
+	staff       = []Role{RoleOwner, RoleAdmin, RoleIntegrationManager, RoleMember}
+	managers    = []Role{RoleOwner, RoleAdmin}
+	integrators = []Role{RoleOwner, RoleAdmin, RoleIntegrationManager}
+	ownerOnly   = []Role{RoleOwner}
+)
+
+// permissions is the role × action table (MASV's roles, §1.5 of the API
+// reference): owner and admins run the team, integration managers make
+// API keys, members and guests use what they are given.
+var permissions = map[Action][]Role{
+	ActTeamRead:          everyone,
+	ActTeamUpdate:        managers,
+	ActTeamTransferOwner: ownerOnly,
+	ActMemberList:        staff,
+	ActMemberAdd:         managers,
+	ActMemberUpdateRole:  managers,
+	ActMemberRemove:      managers,
+	ActAPIKeyOwn:         integrators,
+	ActAPIKeyAny:         ownerOnly,
+	ActTeamspaceRead:     staff,
+	ActTeamspaceAll:      managers,
+	ActTeamspaceManage:   managers,
+	ActEventList:         managers,
+}
+
+// Allowed reports whether role may perform act.
+func Allowed(role Role, act Action) bool {
+	for _, r := range permissions[act] {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// Actions lists every action of the table, for documentation and tests.
+func Actions() []Action {
+	out := make([]Action, 0, len(permissions))
+	for a := range permissions {
+		out = append(out, a)
+	}
+	return out
+}

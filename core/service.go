@@ -1,0 +1,196 @@
+package core
+
+import (
+	"log/slog"
+	"time"
+)
+
+// AuthConfig holds the knobs of authentication.
+type AuthConfig struct {
+	TokenTTL              time.Duration // user tokens (POST /v1/auth)
+	SessionTTL            time.Duration // UI cookie sessions
+	InviteTTL             time.Duration // invitation links
+	LoginIPBurst          int
+	LoginIPPerMinute      float64
+	LoginAccountBurst     int
+	LoginAccountPerMinute float64
+}
+
+// DefaultAuthConfig is used for zero fields of Deps.Auth.
+var DefaultAuthConfig = AuthConfig{
+	TokenTTL:              72 * time.Hour,
+	SessionTTL:            12 * time.Hour,
+	InviteTTL:             7 * 24 * time.Hour,
+	LoginIPBurst:          20,
+	LoginIPPerMinute:      10,
+	LoginAccountBurst:     10,
+	LoginAccountPerMinute: 5,
+}
+
+// Deps are what a Service needs.
+type Deps struct {
+	Store  Store
+	Keys   *Keyring
+	Hasher *Hasher
+	Logger *slog.Logger
+	Auth   AuthConfig
+	// PublicURL is the base of links handed to people (invitations).
+	PublicURL string
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service holds haul's use cases. Every exported method that acts for
+// someone takes the Principal and checks the role × action table before
+// it reads or changes anything.
+type Service struct {
+	store     Store
+	keys      *Keyring
+	hasher    *Hasher
+	log       *slog.Logger
+	auth      AuthConfig
+	publicURL string
+	now       func() time.Time
+
+	ipLimit      *Limiter
+	accountLimit *Limiter
+}
+
+// NewService wires a Service.
+func NewService(d Deps) *Service {
+	a := d.Auth
+	def := DefaultAuthConfig
+	if a.TokenTTL <= 0 {
+		a.TokenTTL = def.TokenTTL
+	}
+	if a.SessionTTL <= 0 {
+		a.SessionTTL = def.SessionTTL
+	}
+	if a.InviteTTL <= 0 {
+		a.InviteTTL = def.InviteTTL
+	}
+	if a.LoginIPBurst <= 0 {
+		a.LoginIPBurst, a.LoginIPPerMinute = def.LoginIPBurst, def.LoginIPPerMinute
+	}
+	if a.LoginAccountBurst <= 0 {
+		a.LoginAccountBurst, a.LoginAccountPerMinute = def.LoginAccountBurst, def.LoginAccountPerMinute
+	}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		store: d.Store, keys: d.Keys, hasher: d.Hasher, log: log, auth: a,
+		publicURL: d.PublicURL, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) },
+		ipLimit:      NewLimiter(a.LoginIPBurst, a.LoginIPPerMinute),
+		accountLimit: NewLimiter(a.LoginAccountBurst, a.LoginAccountPerMinute),
+	}
+}
+
+// Keys returns the signing keyring.
+func (s *Service) Keys() *Keyring { return s.keys }
+
+// Hasher returns the secret hasher.
+func (s *Service) Hasher() *Hasher { return s.hasher }
+
+// CredKind says how a principal proved who it is.
+type CredKind string
+
+const (
+	ViaAPIKey    CredKind = "api_key"
+	ViaUserToken CredKind = "user_token"
+	ViaSession   CredKind = "session"
+	ViaCLI       CredKind = "cli" // haul admin, on the data directory
+)
+
+// Principal is the authenticated user behind a request.
+type Principal struct {
+	User User
+	Via  CredKind
+	// APIKeyID and APIKeyTeamID are set when Via is ViaAPIKey: the key
+	// acts only in its own team.
+	APIKeyID     string
+	APIKeyTeamID string
+	SessionID    string
+	ClientIP     string
+}
+
+// access is what authorize found: the caller's membership in the team.
+type access struct {
+	m    *Membership
+	team *Team
+}
+
+// authorize checks that p may perform act in team teamID and returns the
+// caller's membership. A non-member is told the team does not exist.
+func (s *Service) authorize(tx Tx, op string, p *Principal, teamID string, act Action) (*access, error) {
+	if p == nil {
+		return nil, E(op, Unauthenticated, "authentication required: send X-API-KEY or X-User-Token")
+	}
+	notFound := E(op, NotFound, "team %s not found", teamID)
+	if p.Via == ViaAPIKey && p.APIKeyTeamID != teamID {
+		return nil, E(op, Forbidden, "this API key belongs to another team; use a key made in team %s", teamID)
+	}
+	team, err := tx.Team(teamID)
+	if Is(err, NotFound) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := tx.MembershipOf(teamID, p.User.ID)
+	if Is(err, NotFound) || (err == nil && !m.InvitationAccepted) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !Allowed(m.Role, act) {
+		return nil, E(op, Forbidden, "your role in this team (%s) does not allow %s; ask the team's owner or an admin", m.Role.Name(), act)
+	}
+	return &access{m: m, team: team}, nil
+}
+
+// requireUserCredential refuses API keys on routes that MASV reserves for
+// user tokens (profile, password, API-key management).
+func requireUserCredential(op string, p *Principal) error {
+	if p == nil {
+		return E(op, Unauthenticated, "authentication required: send X-User-Token")
+	}
+	if p.Via == ViaAPIKey {
+		return E(op, Forbidden, "API keys cannot do this; log in with POST /v1/auth and send the token as X-User-Token")
+	}
+	return nil
+}
+
+// event fills the actor fields of e from p and appends it.
+func (s *Service) event(tx Tx, p *Principal, e Event) error {
+	e.ID = NewID()
+	e.CreatedAt = s.now()
+	if p != nil {
+		e.ActorUserID = p.User.ID
+		e.ActorEmail = p.User.Email
+		e.Via = string(p.Via)
+		e.ClientIP = p.ClientIP
+	}
+	return tx.AddEvent(&e)
+}
+
+// userEvent records e in every team the user belongs to.
+func (s *Service) userEvent(tx Tx, p *Principal, userID string, e Event) error {
+	ms, err := tx.UserMemberships(userID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		e.TeamID = m.TeamID
+		if err := s.event(tx, p, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

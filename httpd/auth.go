@@ -1,0 +1,150 @@
+package httpd
+
+import (
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"haul/core"
+)
+
+// Cookie names of the UI session. The __Host- form (Secure, Path=/, no
+// Domain) is used over HTTPS and on localhost, so portals on sibling
+// subdomains can never set or read it.
+const (
+	cookieSecure = "__Host-haul_session"
+	cookiePlain  = "haul_session"
+)
+
+// LoginRequest is the body of POST /v1/auth.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(c *fiber.Ctx) error {
+	var req LoginRequest
+	if err := decode(c, "auth.login", &req); err != nil {
+		return err
+	}
+	res, err := s.svc.Login(c.UserContext(), core.LoginRequest{Email: req.Email, Password: req.Password, ClientIP: clientIPOf(c), Kind: core.SessionToken})
+	if err != nil {
+		return err
+	}
+	return c.JSON(authView(res))
+}
+
+func secureCookies(c *fiber.Ctx) bool {
+	host := c.Hostname()
+	if h, _, ok := strings.Cut(host, ":"); ok {
+		host = h
+	}
+	return c.Protocol() == "https" || host == "localhost" || strings.HasSuffix(host, ".localhost")
+}
+
+func (s *Server) loginSession(c *fiber.Ctx) error {
+	var req LoginRequest
+	if err := decode(c, "auth.login", &req); err != nil {
+		return err
+	}
+	res, err := s.svc.Login(c.UserContext(), core.LoginRequest{Email: req.Email, Password: req.Password, ClientIP: clientIPOf(c), Kind: core.SessionCookie})
+	if err != nil {
+		return err
+	}
+	name, secure := cookiePlain, secureCookies(c)
+	if secure {
+		name = cookieSecure
+	}
+	c.Cookie(&fiber.Cookie{Name: name, Value: res.Token, Path: "/", Expires: res.ExpiresAt, HTTPOnly: true, Secure: secure, SameSite: fiber.CookieSameSiteLaxMode})
+	out := authView(res)
+	out.Token = "" // the cookie carries it; page scripts never see it
+	return c.JSON(out)
+}
+
+func (s *Server) logout(c *fiber.Ctx, p *core.Principal) error {
+	if err := s.svc.Logout(c.UserContext(), p); err != nil {
+		return err
+	}
+	if p.Via == core.ViaSession {
+		for _, name := range []string{cookieSecure, cookiePlain} {
+			c.Cookie(&fiber.Cookie{Name: name, Value: "", Path: "/", Expires: time.Unix(0, 0), HTTPOnly: true, Secure: name == cookieSecure, SameSite: fiber.CookieSameSiteLaxMode})
+		}
+	}
+	return noContent(c)
+}
+
+func (s *Server) getProfile(c *fiber.Ctx, p *core.Principal) error {
+	pr, err := s.svc.GetProfile(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	out := ProfileResponse{UserResponse: userView(&pr.User), MustChangePassword: pr.User.MustChangePassword,
+		CreatedAt: Time(pr.User.CreatedAt), Teams: []ProfileTeam{}}
+	for _, m := range pr.Memberships {
+		out.Teams = append(out.Teams, ProfileTeam{TeamID: m.TeamID, MemberID: m.ID, Role: m.Role, PolicyName: m.Role.Name(), Accepted: m.InvitationAccepted})
+	}
+	return c.JSON(out)
+}
+
+// ProfileRequest is the body of PUT /v1/users/me.
+type ProfileRequest struct {
+	Name     *string `json:"name"`
+	TimeZone *string `json:"time_zone"`
+}
+
+func (s *Server) updateProfile(c *fiber.Ctx, p *core.Principal) error {
+	var req ProfileRequest
+	if err := decode(c, "user.update_profile", &req); err != nil {
+		return err
+	}
+	u, err := s.svc.UpdateProfile(c.UserContext(), p, core.ProfileUpdate{Name: req.Name, TimeZone: req.TimeZone})
+	if err != nil {
+		return err
+	}
+	return c.JSON(userView(u))
+}
+
+// PasswordRequest is the body of PUT /v1/users/me/password.
+type PasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+func (s *Server) changePassword(c *fiber.Ctx, p *core.Principal) error {
+	var req PasswordRequest
+	if err := decode(c, "user.change_password", &req); err != nil {
+		return err
+	}
+	if err := s.svc.ChangePassword(c.UserContext(), p, req.CurrentPassword, req.NewPassword); err != nil {
+		return err
+	}
+	return noContent(c)
+}
+
+func (s *Server) getInvitation(c *fiber.Ctx) error {
+	info, err := s.svc.LookupInvitation(c.UserContext(), param(c, "token"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"team_name": info.TeamName, "email": info.Email, "role": info.Role,
+		"password_required": info.NeedsPasswd, "expires_at": Time(info.ExpiresAt)})
+}
+
+// AcceptInvitationRequest is the body of POST /v1/invitations/{token}/accept.
+type AcceptInvitationRequest struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+func (s *Server) acceptInvitation(c *fiber.Ctx) error {
+	var req AcceptInvitationRequest
+	if err := decode(c, "invitation.accept", &req); err != nil {
+		return err
+	}
+	res, err := s.svc.AcceptInvitation(c.UserContext(), param(c, "token"), req.Name, req.Password, clientIPOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(authView(res))
+}

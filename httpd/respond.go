@@ -1,0 +1,136 @@
+package httpd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"haul/core"
+)
+
+// timeLayout is MASV's: RFC 3339 UTC with milliseconds.
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+// Time renders as MASV's timestamps; the zero time is
+// 0001-01-01T00:00:00.000Z ("unset").
+type Time time.Time
+
+func (t Time) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(timeLayout) + `"`), nil
+}
+
+// UnmarshalJSON accepts RFC 3339 with or without fractions, a bare date,
+// an empty string or null (all meaning unset for the latter two).
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*t = Time{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a time such as 2026-01-31T17:00:00.000Z")
+	}
+	v, err := parseTime(s)
+	*t = Time(v)
+	return err
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if v, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return v.UTC(), nil
+	}
+	if v, err := time.Parse("2006-01-02", s); err == nil {
+		return v.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time such as 2026-01-31T17:00:00.000Z", s)
+}
+
+// decode parses a JSON request body into v. An empty body leaves v as is.
+// Unknown fields are ignored (MASV clients send extras); malformed JSON
+// and wrong types are Invalid with a message naming the field.
+func decode(c *fiber.Ctx, op string, v any) error {
+	body := c.Body()
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			return core.Invalidf(op, te.Field, "field %q: expected %s, got JSON %s", te.Field, te.Type.String(), te.Value)
+		case errors.As(err, &se):
+			return core.Invalidf(op, "", "the request body is not valid JSON (at byte %d: %s)", se.Offset, se.Error())
+		default:
+			return core.Invalidf(op, "", "the request body could not be read: %s", err.Error())
+		}
+	}
+	if dec.More() {
+		return core.Invalidf(op, "", "the request body has data after the JSON value")
+	}
+	return nil
+}
+
+// listQuery is a v1.1 list's paging: page (0 and 1 both mean the first),
+// limit (default 20, at most maxLimit) and sort.
+func listQuery(c *fiber.Ctx, op string) (core.Page, int, error) {
+	const maxLimit, defLimit = 100, 20
+	page, limit := 1, defLimit
+	if v := c.Query("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return core.Page{}, 0, core.Invalidf(op, "page", "page must be a whole number ≥ 0 (0 and 1 both mean the first page); got %q", v)
+		}
+		if n > 1 {
+			page = n
+		}
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return core.Page{}, 0, core.Invalidf(op, "limit", "limit must be a whole number from 1 to %d; got %q", maxLimit, v)
+		}
+		if n > maxLimit {
+			return core.Page{}, 0, core.Invalidf(op, "limit", "limit %d is over the maximum of %d; page through the list instead", n, maxLimit)
+		}
+		limit = n
+	}
+	return core.Page{Offset: (page - 1) * limit, Limit: limit, Sort: c.Query("sort")}, page, nil
+}
+
+// listResponse is the v1.1 list shape.
+type listResponse[T any] struct {
+	Metadata struct {
+		Total int `json:"total"`
+		Page  int `json:"page"`
+		Limit int `json:"limit"`
+	} `json:"metadata"`
+	Records []T `json:"records"`
+}
+
+func list[T any](records []T, total, page, limit int) listResponse[T] {
+	var r listResponse[T]
+	if records == nil {
+		records = []T{}
+	}
+	r.Records = records
+	r.Metadata.Total, r.Metadata.Page, r.Metadata.Limit = total, page, limit
+	return r
+}
+
+func created(c *fiber.Ctx, v any) error { return c.Status(fiber.StatusCreated).JSON(v) }
+
+func noContent(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusNoContent) }
+
+// param returns a path parameter copied out of Fiber's recycled buffer.
+func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }

@@ -1,0 +1,81 @@
+package httpd
+
+import (
+	"github.com/gofiber/fiber/v2"
+)
+
+// route is one entry of the route table: every route haul serves is
+// listed here, and /v1/openapi.json is generated from this table.
+type route struct {
+	method  string
+	path    string // Fiber pattern, :name for parameters
+	auth    string // "none", "user" (X-API-KEY, X-User-Token or session cookie), "user_token" (no API keys), "metrics"
+	summary string
+	handler fiber.Handler
+}
+
+// routeTable lists every route. Handlers are thin: parse, principal, one
+// core call, response.
+func (s *Server) routeTable() []route {
+	a := s.authed
+	return []route{
+		// Operations.
+		{"GET", "/healthz", "none", "Liveness: the process serves HTTP.", s.healthz},
+		{"GET", "/readyz", "none", "Readiness: the metadata store answers.", s.readyz},
+		{"GET", "/metrics", "metrics", "Prometheus metrics (bearer token, or loopback only).", s.serveMetrics},
+		{"GET", "/v1/openapi.json", "none", "This API's description.", s.openAPI},
+
+		// Authentication and the caller's own profile.
+		{"POST", "/v1/auth", "none", "Log in with email and password; returns a user token (X-User-Token).", s.login},
+		{"POST", "/v1/auth/session", "none", "Log in for the web UI: sets a session cookie and returns a CSRF token.", s.loginSession},
+		{"POST", "/v1/auth/logout", "user_token", "End the current session (user token or session cookie).", a(s.logout)},
+		{"GET", "/v1/users/me", "user", "The caller's profile and teams.", a(s.getProfile)},
+		{"PUT", "/v1/users/me", "user_token", "Change the caller's name or time zone.", a(s.updateProfile)},
+		{"PUT", "/v1/users/me/password", "user_token", "Change the caller's password (current password required).", a(s.changePassword)},
+		{"GET", "/v1/invitations/:token", "none", "Describe a pending invitation.", s.getInvitation},
+		{"POST", "/v1/invitations/:token/accept", "none", "Accept an invitation (choosing a password if needed); returns a user token.", s.acceptInvitation},
+
+		// Teams and members.
+		{"GET", "/v1/teams", "user", "The caller's teams.", a(s.listTeams)},
+		{"GET", "/v1/teams/:team_id", "user", "One team.", a(s.getTeam)},
+		{"PUT", "/v1/teams/:team_id", "user", "Change team settings (owner, admin).", a(s.updateTeam)},
+		{"POST", "/v1/teams/:team_id/transfer_ownership", "user", "Make another member the owner (owner only).", a(s.transferOwnership)},
+		{"GET", "/v1/teams/:team_id/members", "user", "The team's members (membership objects).", a(s.listMembers)},
+		{"POST", "/v1/teams/:team_id/members", "user", "Invite a member with a role; returns the invitation link.", a(s.addMember)},
+		{"PUT", "/v1/teams/:team_id/members/:member_id", "user", "Change a member's role.", a(s.updateMember)},
+		{"DELETE", "/v1/teams/:team_id/members/:member_id", "user", "Remove a member; their API keys stop working.", a(s.removeMember)},
+		{"GET", "/v1.1/teams/:team_id/events", "user", "The team's events, newest first (owner, admin).", a(s.listEvents)},
+
+		// API keys.
+		{"POST", "/v1/teams/:team_id/api_keys", "user_token", "Create an API key; the secret is returned once.", a(s.createAPIKey)},
+		{"GET", "/v1/teams/:team_id/api_keys", "user_token", "List API keys (the owner sees all, others their own).", a(s.listAPIKeys)},
+		{"PUT", "/v1/api_keys/:key_id", "user_token", "Change an API key's name, description, expiry or state.", a(s.updateAPIKey)},
+		{"DELETE", "/v1/api_keys/:key_id", "user_token", "Delete an API key.", a(s.deleteAPIKey)},
+
+		// Teamspaces.
+		{"POST", "/v1/teams/:team_id/spaces", "user", "Create a teamspace.", a(s.createSpace)},
+		{"GET", "/v1.1/teams/:team_id/spaces", "user", "List teamspaces (paged).", a(s.listSpaces)},
+		{"GET", "/v1/spaces/:space_id", "user", "One teamspace.", a(s.getSpace)},
+		{"PUT", "/v1/spaces/:space_id", "user", "Rename a teamspace or replace its members.", a(s.updateSpace)},
+		{"DELETE", "/v1/spaces/:space_id", "user", "Delete a teamspace.", a(s.deleteSpace)},
+		{"POST", "/v1/spaces/:space_id/members", "user", "Add members to a teamspace.", a(s.addSpaceMembers)},
+		{"DELETE", "/v1/spaces/:space_id/members/:member_id", "user", "Remove a member from a teamspace.", a(s.removeSpaceMember)},
+
+		// MASV routes haul does not offer.
+		{"GET", "/v1/teams/:team_id/cloud_connections", "none", "Not offered: haul keeps data on the appliance.", s.notOffered},
+		{"POST", "/v1/teams/:team_id/cloud_connections", "none", "Not offered: haul keeps data on the appliance.", s.notOffered},
+		{"GET", "/v1/cloud_connections/:id", "none", "Not offered.", s.notOffered},
+		{"PUT", "/v1/cloud_connections/:id", "none", "Not offered.", s.notOffered},
+		{"DELETE", "/v1/cloud_connections/:id", "none", "Not offered.", s.notOffered},
+		{"GET", "/v1/packages/:package_id/transfer", "none", "Not offered: cloud transfers.", s.notOffered},
+		{"POST", "/v1/packages/:package_id/transfer", "none", "Not offered: cloud transfers.", s.notOffered},
+		{"GET", "/v1/teams/:team_id/tags", "none", "Not offered: tags.", s.notOffered},
+		{"POST", "/v1/teams/:team_id/tags", "none", "Not offered: tags.", s.notOffered},
+		{"GET", "/v1.1/teams/:team_id/tags", "none", "Not offered: tags.", s.notOffered},
+
+		// The web UI.
+		{"GET", "/", "none", "The web UI.", s.uiIndex},
+		{"GET", "/invitations/:token", "none", "The invitation page of the web UI.", s.uiIndex},
+		{"GET", "/ui/*", "none", "Static files of the web UI.", s.uiStatic},
+	}
+}

@@ -1,0 +1,59 @@
+// Package meta is haul's metadata store: it implements core.Store on Badger,
+// and it is the only package of haul that touches Badger.
+//
+// These are the words of the package.
+//
+// A record is one core value (a Team, a User, a Membership...) stored under a
+// key made of its kind and its id, such as "team/<id>". The codec is
+// encoding/json of the core type, whose fields carry json tags; a core.Hash
+// is encoded as its hex text. Values are copied out of a transaction before
+// they are decoded, so nothing handed out aliases Badger's memory.
+//
+// A key is built by key, which joins its parts with "/". A prefix is a key
+// that ends in "/", so the prefix "team/" never matches "team_sub/...". Ids
+// are ULIDs and never contain "/"; a Put refuses an id that is empty or has
+// one, because it would break the layout.
+//
+// An index entry finds a record by something other than its id, and is
+// written in the same transaction as its record. A unique entry
+// ("user_email/<email>") holds the id of the one record that owns it; a Put
+// that would take an entry owned by another record fails with core.Exists
+// before it writes anything. A list entry ("mem_team/<team id>/<id>") ends
+// in the id of its record and has an empty value, so a list is read with a
+// key-only prefix scan. A Put compares the entries of the stored record with
+// those of the new one, deletes the entries that went away and writes the
+// ones that came; a Delete removes the record and all its entries.
+//
+// The key layout:
+//
+//	sys/schema                        schema version (a JSON number)
+//	sys/keys                          signing keyring (one JSON array)
+//	team/<id>                         core.Team
+//	team_sub/<subdomain>              team id; unique, lower-cased, absent when empty
+//	user/<id>                         core.User, with Email lower-cased
+//	user_email/<email>                user id; unique, lower-cased, absent when empty
+//	mem/<id>                          core.Membership
+//	mem_team/<team id>/<id>           list entry
+//	mem_user/<user id>/<team id>      membership id; unique: one per user per team
+//	mem_invite/<hex of token hash>    membership id; unique, absent when the hash is zero
+//	key/<id>                          core.APIKey
+//	key_hash/<hex of hash>            API key id; unique, absent when the hash is zero
+//	key_team/<team id>/<id>           list entry
+//	space/<id>                        core.Teamspace
+//	space_team/<team id>/<id>         list entry
+//	sess/<id>                         core.Session
+//	sess_user/<user id>/<id>          list entry
+//	ev/<team id>/<event id>           core.Event; ULIDs make key order time order
+//
+// The schema version is the number of migrations applied to a data
+// directory, stored under sys/schema; SchemaVersion is the number this
+// binary knows. A migration is one numbered step of the layout, run once, in
+// order, at Open, in one Badger transaction that also records its version.
+// Migrations are only ever appended: a released one is never edited,
+// renumbered or removed. Open refuses a directory whose schema version is
+// newer than SchemaVersion, because this binary would misread it.
+//
+// A conflict is Badger's ErrConflict: another transaction committed a key
+// this one read after it started. Update runs its function again, a bounded
+// number of times, and reports core.Conflict when the attempts run out.
+package meta

@@ -1,0 +1,106 @@
+package meta
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"haul/core"
+)
+
+// migration is one step of the schema. up runs in the same transaction that
+// records version, so a step is applied entirely or not at all.
+type migration struct {
+	version int
+	name    string
+	up      func(*badger.Txn) error
+}
+
+// migrations are the steps of the schema, in order; migration i has version
+// i+1. Append only: a released step is never edited, renumbered or removed.
+var migrations = [...]migration{
+	{version: 1, name: "initial layout", up: func(*badger.Txn) error { return nil }},
+}
+
+// SchemaVersion is the newest schema version this binary reads and writes.
+const SchemaVersion = len(migrations)
+
+var schemaKey = key("sys", "schema")
+
+// SchemaVersion returns the schema version stored in the data directory:
+// after a successful Open, the package's SchemaVersion.
+func (db *DB) SchemaVersion() (int, error) {
+	var v int
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = schemaVersion(txn)
+		return err
+	})
+	return v, core.Wrap("meta.SchemaVersion", err)
+}
+
+// schemaVersion reads the stored version; a directory without one is at 0.
+func schemaVersion(txn *badger.Txn) (int, error) {
+	item, err := txn.Get(schemaKey)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	b, err := item.ValueCopy(nil)
+	if err != nil {
+		return 0, err
+	}
+	var v int
+	if err := json.Unmarshal(b, &v); err != nil {
+		return 0, fmt.Errorf("decode %s: %w", schemaKey, err)
+	}
+	return v, nil
+}
+
+// putSchemaVersion records v as the stored version. Besides migrate, tests
+// use it to fake a directory written by another release.
+func putSchemaVersion(txn *badger.Txn, v int) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return txn.Set(schemaKey, b)
+}
+
+// migrate applies the steps of ms that the directory has not seen, in
+// order, and refuses a directory newer than ms.
+func (db *DB) migrate(ms []migration) error {
+	for i, m := range ms {
+		if m.version != i+1 {
+			return fmt.Errorf("meta: migration %q has version %d, want %d", m.name, m.version, i+1)
+		}
+	}
+	have, err := db.SchemaVersion()
+	if err != nil {
+		return err
+	}
+	switch {
+	case have < 0:
+		return fmt.Errorf("data directory %s has an invalid schema version %d", db.dir, have)
+	case have > len(ms):
+		return fmt.Errorf("data directory %s has schema version %d, but this haul binary supports up to %d: "+
+			"run a haul release that supports schema %d or newer", db.dir, have, len(ms), have)
+	}
+	for _, m := range ms[have:] {
+		err := db.bdb.Update(func(txn *badger.Txn) error {
+			if err := m.up(txn); err != nil {
+				return err
+			}
+			return putSchemaVersion(txn, m.version)
+		})
+		if err != nil {
+			return fmt.Errorf("meta: data directory %s: migration %d (%s): %w", db.dir, m.version, m.name, err)
+		}
+		db.log.Info("applied schema migration", "dir", db.dir, "version", m.version, "name", m.name)
+	}
+	return nil
+}

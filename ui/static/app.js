@@ -1,0 +1,87 @@
+// The minimal UI of the foundation: sign in with a session cookie, accept
+// an invitation, list one's teams. It uses the public API like any client.
+const $ = (id) => document.getElementById(id);
+let csrf = sessionStorage.getItem("haul.csrf") || "";
+
+async function api(method, path, body) {
+  const headers = { "Accept": "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
+  const res = await fetch(path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) {
+    const msg = data && data.errors && data.errors[0] ? data.errors[0].msg : res.statusText;
+    throw new Error(msg);
+  }
+  return data;
+}
+
+function show(id) {
+  for (const s of ["login", "invite", "home"]) $(s).hidden = s !== id;
+}
+
+async function home() {
+  try {
+    const me = await api("GET", "/v1/users/me");
+    const teams = await api("GET", "/v1/teams");
+    $("who").textContent = me.email;
+    $("teams").replaceChildren(...teams.map((t) => {
+      const li = document.createElement("li");
+      li.textContent = t.name;
+      return li;
+    }));
+    show("home");
+  } catch {
+    show("login");
+  }
+}
+
+$("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  try {
+    const res = await api("POST", "/v1/auth/session", { email: f.get("email"), password: f.get("password") });
+    csrf = res.haul.csrf_token;
+    sessionStorage.setItem("haul.csrf", csrf);
+    $("login-error").textContent = "";
+    await home();
+  } catch (e) {
+    $("login-error").textContent = e.message;
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  try { await api("POST", "/v1/auth/logout"); } catch { /* already gone */ }
+  sessionStorage.removeItem("haul.csrf");
+  csrf = "";
+  $("who").textContent = "";
+  show("login");
+});
+
+async function invitation(token) {
+  try {
+    const inv = await api("GET", "/v1/invitations/" + encodeURIComponent(token));
+    $("invite-team").textContent = inv.team_name;
+    $("invite-email").textContent = inv.email;
+    $("invite-pw").hidden = !inv.password_required;
+    show("invite");
+  } catch (e) {
+    $("invite-error").textContent = e.message;
+    show("invite");
+  }
+  $("invite-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    try {
+      await api("POST", "/v1/invitations/" + encodeURIComponent(token) + "/accept", { name: f.get("name"), password: f.get("password") });
+      history.replaceState(null, "", "/");
+      show("login");
+    } catch (e) {
+      $("invite-error").textContent = e.message;
+    }
+  });
+}
+
+const m = location.pathname.match(/^\/invitations\/([^/]+)$/);
+if (m) invitation(m[1]); else home();

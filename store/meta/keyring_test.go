@@ -2,6 +2,7 @@ package meta
 
 import (
 	"testing"
+	"time"
 
 	"haul/core"
 )
@@ -21,8 +22,8 @@ func TestSigningKeys(t *testing.T) {
 	})
 
 	ring := []core.SigningKey{
-		{ID: core.NewID(), Secret: []byte("old secret, 32 bytes long......."), CreatedAt: when, RetiredAt: when.Add(3600e9)},
-		{ID: core.NewID(), Secret: []byte{0, 1, 2, 255}, CreatedAt: when.Add(3600e9)},
+		{ID: core.NewID(), Secret: []byte("old secret, 32 bytes long......."), CreatedAt: when, RetiredAt: when.Add(time.Hour)},
+		{ID: core.NewID(), Secret: []byte{0, 1, 2, 255}, CreatedAt: when.Add(time.Hour)},
 	}
 	update(t, db, func(tx core.Tx) error { return tx.PutSigningKeys(ring) })
 	view(t, db, func(tx core.Tx) error {

@@ -2,7 +2,6 @@ package meta
 
 import (
 	"slices"
-	"strings"
 
 	"haul/core"
 )
@@ -61,19 +60,11 @@ func (t *tx) TeamMemberships(teamID string) ([]*core.Membership, error) {
 // few teams.
 func (t *tx) UserMemberships(userID string) ([]*core.Membership, error) {
 	const op = "meta.UserMemberships"
-	p := prefix("mem_user", userID)
-	it := t.iterator(p, false, false)
-	var ids []string
-	for it.Seek(p); it.Valid(); it.Next() {
-		b, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			it.Close()
-			return nil, core.Wrap(op, err)
-		}
-		ids = append(ids, string(b))
+	ids, err := t.indexed(op, prefix("mem_user", userID))
+	if err != nil {
+		return nil, err
 	}
-	it.Close()
-	slices.SortFunc(ids, strings.Compare)
+	slices.Sort(ids)
 	return records[core.Membership](t, op, "membership", "mem", ids)
 }
 

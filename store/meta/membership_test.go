@@ -173,16 +173,20 @@ func TestDeleteMembershipRemovesIndexes(t *testing.T) {
 		wantKind(t, err, core.NotFound)
 		_, err = tx.MembershipByInvite(m.InviteTokenHash)
 		wantKind(t, err, core.NotFound)
-		for name, list := range map[string]func(string) ([]*core.Membership, error){
-			"TeamMemberships": tx.TeamMemberships, "UserMemberships": tx.UserMemberships,
+		for _, l := range []struct {
+			name string
+			list func(string) ([]*core.Membership, error)
+			id   string
+		}{
+			{"TeamMemberships", tx.TeamMemberships, team},
+			{"UserMemberships", tx.UserMemberships, user},
 		} {
-			id := map[string]string{"TeamMemberships": team, "UserMemberships": user}[name]
-			got, err := list(id)
+			got, err := l.list(l.id)
 			if err != nil {
 				return err
 			}
 			if len(got) != 0 {
-				t.Errorf("%s after delete = %v", name, got)
+				t.Errorf("%s after delete = %v", l.name, got)
 			}
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -137,6 +138,13 @@ func TestOpenCreatesPrivateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		t.Errorf("data directory mode = %v, want no access for group and others", perm)
+	}
 	v, err := db.SchemaVersion()
 	if err != nil || v != SchemaVersion {
 		t.Fatalf("SchemaVersion() = %d, %v; want %d", v, err, SchemaVersion)
@@ -304,45 +312,51 @@ func TestUpdateRetriesConflict(t *testing.T) {
 			wantKind: core.Conflict, wantAdded: maxAttempts},
 	}
 	for _, tc := range tests {
-		var before int
-		view(t, db, func(tx core.Tx) error {
-			got, err := tx.Team(tm.ID)
-			before = got.MaxEmailRecipients
-			return err
-		})
-		attempts := 0
-		err := db.Update(ctx, func(tx core.Tx) error {
-			attempts++
-			got, err := tx.Team(tm.ID)
-			if err != nil {
+		t.Run(tc.name, func(t *testing.T) {
+			var before int
+			view(t, db, func(tx core.Tx) error {
+				got, err := tx.Team(tm.ID)
+				if err == nil {
+					before = got.MaxEmailRecipients
+				}
 				return err
-			}
-			if attempts <= tc.interfere {
-				if err := bump(); err != nil {
+			})
+			attempts := 0
+			err := db.Update(ctx, func(tx core.Tx) error {
+				attempts++
+				got, err := tx.Team(tm.ID)
+				if err != nil {
 					return err
 				}
+				if attempts <= tc.interfere {
+					// Another writer commits the record this
+					// transaction has read.
+					if err := bump(); err != nil {
+						return err
+					}
+				}
+				got.MaxEmailRecipients++
+				return tx.PutTeam(got)
+			})
+			switch {
+			case tc.wantKind == 0 && err != nil:
+				t.Fatalf("Update: %v", err)
+			case tc.wantKind != 0:
+				wantKind(t, err, tc.wantKind)
+				if !errors.Is(err, badger.ErrConflict) {
+					t.Errorf("err = %v, want it to wrap badger.ErrConflict", err)
+				}
 			}
-			got.MaxEmailRecipients++
-			return tx.PutTeam(got)
-		})
-		if tc.wantKind == 0 && err != nil {
-			t.Fatalf("%s: Update: %v", tc.name, err)
-		}
-		if tc.wantKind != 0 {
-			wantKind(t, err, tc.wantKind)
-			if !errors.Is(err, badger.ErrConflict) {
-				t.Errorf("%s: err = %v, want it to wrap badger.ErrConflict", tc.name, err)
+			if attempts != tc.wantAttempts {
+				t.Errorf("fn ran %d times, want %d", attempts, tc.wantAttempts)
 			}
-		}
-		if attempts != tc.wantAttempts {
-			t.Errorf("%s: fn ran %d times, want %d", tc.name, attempts, tc.wantAttempts)
-		}
-		view(t, db, func(tx core.Tx) error {
-			got, err := tx.Team(tm.ID)
-			if err == nil && got.MaxEmailRecipients-before != tc.wantAdded {
-				t.Errorf("%s: counter went up by %d, want %d", tc.name, got.MaxEmailRecipients-before, tc.wantAdded)
-			}
-			return err
+			view(t, db, func(tx core.Tx) error {
+				got, err := tx.Team(tm.ID)
+				if err == nil && got.MaxEmailRecipients-before != tc.wantAdded {
+					t.Errorf("counter went up by %d, want %d", got.MaxEmailRecipients-before, tc.wantAdded)
+				}
+				return err
+			})
 		})
 	}
 }

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"testing"
+	"time"
 
 	"haul/core"
 )
@@ -11,7 +12,7 @@ func TestSessions(t *testing.T) {
 	db := openTest(t)
 	ada, bob := core.NewID(), core.NewID()
 	mk := func(user string, kind core.SessionKind) *core.Session {
-		s := &core.Session{ID: core.NewID(), UserID: user, Kind: kind, CreatedAt: when, ExpiresAt: when.Add(24 * 60 * 60e9)}
+		s := &core.Session{ID: core.NewID(), UserID: user, Kind: kind, CreatedAt: when, ExpiresAt: when.Add(24 * time.Hour)}
 		if kind == core.SessionCookie {
 			s.CSRFHash = core.SHA256("csrf " + s.ID)
 		}

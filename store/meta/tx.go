@@ -220,6 +220,22 @@ func (t *tx) listed(p []byte) []string {
 	return ids
 }
 
+// indexed returns the ids held by the unique entries under prefix p, in key
+// order.
+func (t *tx) indexed(op string, p []byte) ([]string, error) {
+	it := t.iterator(p, false, false)
+	defer it.Close()
+	var ids []string
+	for it.Seek(p); it.Valid(); it.Next() {
+		b, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, core.Wrap(op, err)
+		}
+		ids = append(ids, string(b))
+	}
+	return ids, nil
+}
+
 // count returns how many keys start with p, with a key-only scan.
 func (t *tx) count(p []byte) int {
 	it := t.iterator(p, false, false)

@@ -151,10 +151,10 @@ type cred struct {
 	header, value string
 }
 
-func apiKey(k string) cred     { return cred{"X-API-KEY", k} }
-func userToken(t string) cred  { return cred{"X-User-Token", t} }
-func header(k, v string) cred  { return cred{k, v} }
-func noCred() cred             { return cred{} }
+func apiKey(k string) cred    { return cred{"X-API-KEY", k} }
+func userToken(t string) cred { return cred{"X-User-Token", t} }
+func header(k, v string) cred { return cred{k, v} }
+func noCred() cred            { return cred{} }
 func (c cred) set(h http.Header) {
 	if c.header != "" {
 		h.Set(c.header, c.value)

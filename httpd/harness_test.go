@@ -47,7 +47,7 @@ func (b *syncBuffer) String() string {
 
 // env is a real haul server on loopback over a real Badger in a temp dir.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	URL    string
 	TeamID string
 	Svc    *core.Service
@@ -62,7 +62,7 @@ type envOptions struct {
 	config httpd.Config
 }
 
-func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
+func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	t.Helper()
 	o := envOptions{hash: cheapHash}
 	for _, f := range opts {
@@ -117,7 +117,7 @@ type resp struct {
 }
 
 // JSON decodes the body into v, failing the test on error.
-func (r resp) JSON(t *testing.T, v any) {
+func (r resp) JSON(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		t.Fatalf("decoding %s: %v", r.Body, err)
@@ -125,7 +125,7 @@ func (r resp) JSON(t *testing.T, v any) {
 }
 
 // Map decodes an object body.
-func (r resp) Map(t *testing.T) map[string]any {
+func (r resp) Map(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	r.JSON(t, &m)
@@ -133,7 +133,7 @@ func (r resp) Map(t *testing.T) map[string]any {
 }
 
 // ErrMsg returns the first error message of a MASV error body.
-func (r resp) ErrMsg(t *testing.T) string {
+func (r resp) ErrMsg(t testing.TB) string {
 	t.Helper()
 	var b struct {
 		Code   int

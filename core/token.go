@@ -124,7 +124,9 @@ type Claims struct {
 	Imp bool           `json:"imp"`
 }
 
-var b64url = base64.RawURLEncoding
+// b64url decodes strictly, so a token whose unused trailing bits were
+// altered is not accepted as the same token.
+var b64url = base64.RawURLEncoding.Strict()
 
 // SignToken returns an HS256 JWT of c signed with the newest key.
 func (k *Keyring) SignToken(c Claims) string {

@@ -34,7 +34,9 @@ func server(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- httpd.New(httpd.Deps{Service: svc, Config: httpd.Config{PublicURL: url}}).Serve(ctx, ln, 5*time.Second) }()
+	go func() {
+		done <- httpd.New(httpd.Deps{Service: svc, Config: httpd.Config{PublicURL: url}}).Serve(ctx, ln, 5*time.Second)
+	}()
 	t.Cleanup(func() { cancel(); <-done; db.Close() })
 	return url, boot.TeamID
 }

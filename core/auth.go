@@ -33,7 +33,11 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 	const op = "auth.login"
 	email := strings.ToLower(strings.TrimSpace(req.Email))
 	if email == "" || req.Password == "" {
-		return nil, Invalidf(op, "email", "email and password are required")
+		field := "email"
+		if email != "" {
+			field = "password"
+		}
+		return nil, Invalidf(op, field, "email and password are required")
 	}
 	if len(req.Password) > MaxPasswordLen || len(email) > MaxEmailLen {
 		return nil, E(op, Unauthenticated, "email or password is incorrect")
@@ -118,7 +122,7 @@ func (s *Service) startSession(ctx context.Context, user *User, kind SessionKind
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
-	res.Token = s.keys.SignToken(Claims{Sub: user.ID, Typ: tokenType(kind), Sid: sess.ID, Iat: now.Unix(), Exp: sess.ExpiresAt.Unix()})
+	res.Token = s.keys.SignToken(Claims{Sub: user.ID, Typ: tokenType(kind), Sid: sess.ID, Iat: now.Unix(), Exp: sess.ExpiresAt.Add(time.Second - 1).Unix()}) // exp rounded up: the session's expiry, checked to the ms, ends it
 	return res, nil
 }
 

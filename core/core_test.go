@@ -204,3 +204,14 @@ func TestBootstrapOnce(t *testing.T) {
 		t.Fatalf("second bootstrap = %+v, %v; want nothing done", second, err)
 	}
 }
+
+func TestEveryActionHasWordsAndRoles(t *testing.T) {
+	for _, a := range core.Actions() {
+		if a.String() == string(a) {
+			t.Errorf("action %s has no description for error messages", string(a))
+		}
+		if !core.Allowed(core.RoleOwner, a) {
+			t.Errorf("the owner may not %s", a)
+		}
+	}
+}

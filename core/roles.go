@@ -51,6 +51,31 @@ var permissions = map[Action][]Role{
 	ActEventList:         managers,
 }
 
+// describe says in words what an action is, for error messages.
+var describe = map[Action]string{
+	ActTeamRead:          "reading this team",
+	ActTeamUpdate:        "changing team settings",
+	ActTeamTransferOwner: "transferring ownership",
+	ActMemberList:        "listing members",
+	ActMemberAdd:         "adding members",
+	ActMemberUpdateRole:  "changing members' roles",
+	ActMemberRemove:      "removing members",
+	ActAPIKeyOwn:         "managing API keys",
+	ActAPIKeyAny:         "managing other people's API keys",
+	ActTeamspaceRead:     "reading teamspaces",
+	ActTeamspaceAll:      "reading every teamspace",
+	ActTeamspaceManage:   "managing teamspaces",
+	ActEventList:         "reading the team's events",
+}
+
+// String describes the action in words.
+func (a Action) String() string {
+	if d, ok := describe[a]; ok {
+		return d
+	}
+	return string(a)
+}
+
 // Allowed reports whether role may perform act.
 func Allowed(role Role, act Action) bool {
 	for _, r := range permissions[act] {

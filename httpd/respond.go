@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -34,12 +36,17 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a time such as 2026-01-31T17:00:00.000Z")
+		return &json.UnmarshalTypeError{Value: string(b), Type: timeType}
 	}
 	v, err := parseTime(s)
+	if err != nil { // a type error, so decode's message names the field
+		return &json.UnmarshalTypeError{Value: "string " + strconv.Quote(s), Type: timeType}
+	}
 	*t = Time(v)
-	return err
+	return nil
 }
+
+var timeType = reflect.TypeFor[Time]()
 
 func parseTime(s string) (time.Time, error) {
 	if s == "" {
@@ -68,7 +75,10 @@ func decode(c *fiber.Ctx, op string, v any) error {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
-			return core.Invalidf(op, te.Field, "field %q: expected %s, got JSON %s", te.Field, te.Type.String(), te.Value)
+			want := jsonTypeName(te.Type)
+			return core.Invalidf(op, te.Field, "field %q: expected %s, got JSON %s", te.Field, want, te.Value)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return core.Invalidf(op, "", "the request body is not valid JSON (it ends before the JSON value is complete)")
 		case errors.As(err, &se):
 			return core.Invalidf(op, "", "the request body is not valid JSON (at byte %d: %s)", se.Offset, se.Error())
 		default:
@@ -79,6 +89,32 @@ func decode(c *fiber.Ctx, op string, v any) error {
 		return core.Invalidf(op, "", "the request body has data after the JSON value")
 	}
 	return nil
+}
+
+// jsonTypeName names a Go type as a client sees it in JSON.
+func jsonTypeName(t reflect.Type) string {
+	if t == timeType {
+		return "a time such as 2026-01-31T17:00:00.000Z"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + strings.TrimPrefix(jsonTypeName(t.Elem()), "a ") + "s"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return t.String()
 }
 
 // listQuery is a v1.1 list's paging: page (0 and 1 both mean the first),

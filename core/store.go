@@ -27,6 +27,7 @@ type Tx interface {
 	SessionTx
 	EventTx
 	KeyringTx
+	BlockTx
 }
 
 // TeamTx stores teams. Team subdomains are unique.

@@ -44,6 +44,7 @@
 //	sess/<id>                         core.Session
 //	sess_user/<user id>/<id>          list entry
 //	ev/<team id>/<event id>           core.Event; ULIDs make key order time order
+//	blk/<team id>/<32-byte address>   core.BlockEntry in a binary codec (block.go)
 //
 // The schema version is the number of migrations applied to a data
 // directory, stored under sys/schema; SchemaVersion is the number this

@@ -1,0 +1,593 @@
+package chunk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/reedsolomon"
+	"github.com/zeebo/blake3"
+
+	"haul/core"
+)
+
+// Config describes a chunk store.
+type Config struct {
+	// Dirs are the data directories, one per disk.
+	Dirs []string
+	// BlockSize is fixed when the store is created; later values must match.
+	BlockSize int64
+	// DataShards and ParityShards are the geometry of new blocks.
+	DataShards, ParityShards int
+	// SegmentSize is the size at which a segment file is closed and the
+	// next one started (default 1 GiB).
+	SegmentSize int64
+	// NoDirect turns O_DIRECT off (it is used where the file system allows).
+	NoDirect bool
+	// AllowReplaced accepts empty data directories without a marker and
+	// makes them part of the store (haul fsck --repair on a replaced disk).
+	AllowReplaced bool
+	// FS is the file layer; nil means the operating system's.
+	FS     FS
+	Logger *slog.Logger
+}
+
+// markerName is the file that makes a directory part of a store. A
+// directory without it (an unmounted disk shows an empty mount point) is
+// refused rather than silently refilled on the root file system.
+const markerName = "haul-chunks.json"
+
+type marker struct {
+	Store     string    `json:"store"`
+	Index     int       `json:"index"`
+	BlockSize int64     `json:"block_size"`
+	Created   time.Time `json:"created"`
+}
+
+// Store is the local chunk store.
+type Store struct {
+	cfg   Config
+	fs    FS
+	meta  core.Store
+	log   *slog.Logger
+	dirs  []string // by marker index
+	id    string
+	bsize int64
+
+	streams sync.Map // streamKey -> *stream
+	enc     sync.Map // [2]int -> reedsolomon.Encoder
+
+	workers sync.Pool
+	readers sync.Pool
+
+	repairs atomic.Int64
+	closed  atomic.Bool
+}
+
+type streamKey struct {
+	dir   uint8
+	shard int
+}
+
+var _ core.ChunkStore = (*Store)(nil)
+
+// Open opens or creates the store over cfg.Dirs. The block index lives in
+// meta.
+func Open(cfg Config, meta core.Store) (*Store, error) {
+	const op = "chunk.open"
+	if len(cfg.Dirs) == 0 || len(cfg.Dirs) > 255 {
+		return nil, core.E(op, core.Invalid, "a chunk store needs 1 to 255 data directories, got %d", len(cfg.Dirs))
+	}
+	if cfg.BlockSize <= 0 || cfg.BlockSize%align != 0 {
+		return nil, core.E(op, core.Invalid, "block size %d is not a positive multiple of %d", cfg.BlockSize, align)
+	}
+	if cfg.DataShards < 1 || cfg.ParityShards < 0 || cfg.DataShards+cfg.ParityShards > 256 {
+		return nil, core.E(op, core.Invalid, "geometry %d+%d is not possible", cfg.DataShards, cfg.ParityShards)
+	}
+	if cfg.SegmentSize <= 0 {
+		cfg.SegmentSize = 1 << 30
+	}
+	if cfg.FS == nil {
+		cfg.FS = OSFS{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{cfg: cfg, fs: cfg.FS, meta: meta, log: cfg.Logger, bsize: cfg.BlockSize}
+	if err := s.loadMarkers(); err != nil {
+		return nil, err
+	}
+	s.workers.New = func() any { return s.newWorker() }
+	s.readers.New = func() any { return &reader{} }
+	return s, nil
+}
+
+// loadMarkers checks every directory's marker, creating the store on
+// first use when every directory is empty.
+func (s *Store) loadMarkers() error {
+	const op = "chunk.open"
+	type found struct {
+		dir string
+		m   *marker
+	}
+	var have []found
+	var empty []string
+	for _, d := range s.cfg.Dirs {
+		if err := s.fs.MkdirAll(d, 0o700); err != nil {
+			return ioError(op, d, err)
+		}
+		b, err := readFile(s.fs, filepath.Join(d, markerName))
+		switch {
+		case err == nil:
+			var m marker
+			if err := json.Unmarshal(b, &m); err != nil || m.Store == "" {
+				return core.E(op, core.Corrupt, "data directory %s has a damaged marker file %s", d, markerName)
+			}
+			have = append(have, found{d, &m})
+		case errors.Is(err, fs.ErrNotExist):
+			ents, err := s.fs.ReadDir(d)
+			if err != nil {
+				return ioError(op, d, err)
+			}
+			if len(ents) > 0 {
+				return core.E(op, core.Invalid, "data directory %s is not empty and has no %s marker: it is not a haul chunk directory", d, markerName)
+			}
+			empty = append(empty, d)
+		default:
+			return ioError(op, d, err)
+		}
+	}
+	if len(have) == 0 {
+		indexed, err := s.anyBlock()
+		if err != nil {
+			return err
+		}
+		if indexed {
+			return core.E(op, core.Unavailable, "every data directory is empty but the block index lists blocks: are the disks mounted? (%v)", s.cfg.Dirs)
+		}
+		s.id = core.NewID()
+	} else {
+		s.id = have[0].m.Store
+		s.bsize = have[0].m.BlockSize
+		if s.bsize != s.cfg.BlockSize {
+			s.log.Warn("storage.block_size differs from the store's; the store's is kept", "store", s.bsize, "config", s.cfg.BlockSize)
+		}
+	}
+	if len(have) > 0 && len(empty) > 0 && !s.cfg.AllowReplaced {
+		return core.E(op, core.Unavailable, "data directory %s has no %s marker: if its disk is not mounted, mount it; if it replaces a dead disk, run haul fsck --repair to refill it", empty[0], markerName)
+	}
+	n := len(s.cfg.Dirs)
+	s.dirs = make([]string, n)
+	used := make([]bool, n)
+	for _, f := range have {
+		if f.m.Store != s.id {
+			return core.E(op, core.Invalid, "data directory %s belongs to another chunk store (%s, not %s)", f.dir, f.m.Store, s.id)
+		}
+		if f.m.Index < 0 || f.m.Index >= n || used[f.m.Index] {
+			return core.E(op, core.Invalid, "data directory %s has index %d, which does not fit %d configured directories", f.dir, f.m.Index, n)
+		}
+		s.dirs[f.m.Index], used[f.m.Index] = f.dir, true
+	}
+	for _, d := range empty {
+		i := 0
+		for used[i] {
+			i++
+		}
+		used[i] = true
+		s.dirs[i] = d
+		if err := s.writeMarker(d, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) writeMarker(dir string, index int) error {
+	b, _ := json.MarshalIndent(marker{Store: s.id, Index: index, BlockSize: s.bsize, Created: time.Now().UTC()}, "", "  ")
+	tmp := filepath.Join(dir, markerName+".tmp")
+	f, _, err := s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600, false)
+	if err != nil {
+		return ioError("chunk.marker", dir, err)
+	}
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.fs.Rename(tmp, filepath.Join(dir, markerName))
+	}
+	if err == nil {
+		err = s.fs.SyncDir(dir)
+	}
+	return ioError("chunk.marker", dir, err)
+}
+
+func readFile(fsys FS, name string) ([]byte, error) {
+	f, _, err := fsys.OpenFile(name, os.O_RDONLY, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, st.Size())
+	n, err := f.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b[:n], nil
+}
+
+func (s *Store) anyBlock() (bool, error) {
+	found := false
+	err := s.meta.View(context.Background(), func(tx core.Tx) error {
+		return tx.Blocks(func(string, core.Hash, *core.BlockEntry) bool { found = true; return false })
+	})
+	return found, err
+}
+
+// BlockSize is the store's block size.
+func (s *Store) BlockSize() int64 { return s.bsize }
+
+// DirLossSurvive is how many whole data directories the geometry of new
+// blocks survives losing: shards of a block are spread round-robin over
+// the directories, so losing one directory costs each block
+// ceil(shards/dirs) shards.
+func DirLossSurvive(dirs, data, parity int) int {
+	perDir := (data + parity + dirs - 1) / dirs
+	return parity / perDir
+}
+
+func (s *Store) encoder(data, parity int) (reedsolomon.Encoder, error) {
+	k := [2]int{data, parity}
+	if e, ok := s.enc.Load(k); ok {
+		return e.(reedsolomon.Encoder), nil
+	}
+	e, err := reedsolomon.New(data, max(parity, 1), reedsolomon.WithMaxGoroutines(1))
+	if err != nil {
+		return nil, err
+	}
+	s.enc.Store(k, e)
+	return e, nil
+}
+
+// stream returns the stream of shard index shard in directory dir.
+func (s *Store) stream(dir uint8, shard int) (*stream, error) {
+	k := streamKey{dir, shard}
+	if st, ok := s.streams.Load(k); ok {
+		return st.(*stream), nil
+	}
+	st, err := openStream(s.fs, s.dirs[dir], dir, shard, s.cfg.SegmentSize, !s.cfg.NoDirect)
+	if err != nil {
+		return nil, ioError("chunk.stream", s.dirs[dir], err)
+	}
+	if prev, loaded := s.streams.LoadOrStore(k, st); loaded {
+		st.close()
+		return prev.(*stream), nil
+	}
+	return st, nil
+}
+
+// Close syncs and closes every segment.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	var first error
+	s.streams.Range(func(_, v any) bool {
+		if err := v.(*stream).close(); err != nil && first == nil {
+			first = err
+		}
+		return true
+	})
+	return first
+}
+
+// worker holds the buffers of one ingest: a block, its parity shards and
+// one aligned record buffer per shard, reused across blocks and ingests so
+// the hot path allocates nothing per block.
+type worker struct {
+	block  []byte   // data shards, contiguous, zero padded
+	parity [][]byte // parity shards
+	shards [][]byte // views: data then parity
+	recs   [][]byte // aligned record buffers
+	locs   []core.ShardLoc
+	errs   []error
+	cv     cvHasher
+}
+
+func (s *Store) newWorker() *worker {
+	k, m := s.cfg.DataShards, s.cfg.ParityShards
+	sl := int(shardLen(s.bsize, k))
+	w := &worker{
+		block:  make([]byte, sl*k),
+		parity: make([][]byte, m),
+		shards: make([][]byte, k+m),
+		recs:   make([][]byte, k+m),
+		locs:   make([]core.ShardLoc, k+m),
+		errs:   make([]error, k+m),
+	}
+	for i := range w.parity {
+		w.parity[i] = make([]byte, sl)
+	}
+	for i := range w.recs {
+		w.recs[i] = alignedBuf(int(recordSize(sl)))
+	}
+	return w
+}
+
+func keyedHash(team core.TeamKey) *blake3.Hasher {
+	h, err := blake3.NewKeyed(team.Key[:])
+	if err != nil {
+		panic(err) // the key is 32 bytes by type
+	}
+	return h
+}
+
+// Ingest implements core.ChunkStore.
+func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.Reader) (*core.Ingested, error) {
+	const op = "chunk.ingest"
+	if off < 0 {
+		return nil, core.E(op, core.Invalid, "negative offset")
+	}
+	w := s.workers.Get().(*worker)
+	defer s.workers.Put(w)
+	kh := keyedHash(team)
+	res := &core.Ingested{}
+	written := map[core.Hash]bool{}
+	touched := map[*stream]bool{}
+	var sum [32]byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, core.Wrap(op, err)
+		}
+		want := s.bsize - off%s.bsize
+		n, rerr := io.ReadFull(r, w.block[:want])
+		if n == 0 && (rerr == io.EOF || rerr == nil) {
+			break
+		}
+		if rerr != nil && rerr != io.ErrUnexpectedEOF {
+			return nil, core.Wrap(op, rerr)
+		}
+		data := w.block[:n]
+		kh.Reset()
+		kh.Write(data)
+		kh.Sum(sum[:0])
+		b := core.Block{Hash: core.Hash(sum), Off: off, Len: int64(n)}
+		if cvs, ok := w.cv.blockCVs(nil, data, off); ok {
+			b.CVs = cvs
+		}
+		var entry *core.BlockEntry
+		if !written[b.Hash] {
+			known, err := s.Has(ctx, team, b.Hash)
+			if err != nil {
+				return nil, err
+			}
+			if !known {
+				if entry, err = s.writeBlock(w, team.TeamID, b.Hash, n, touched); err != nil {
+					return nil, err
+				}
+				written[b.Hash] = true
+			}
+		}
+		res.Blocks = append(res.Blocks, b)
+		res.New = append(res.New, entry)
+		res.Size += int64(n)
+		off += int64(n)
+		if rerr == io.ErrUnexpectedEOF {
+			break
+		}
+	}
+	// Group commit: one sync per touched stream for the whole ingest.
+	for st := range touched {
+		if err := st.sync(); err != nil {
+			return nil, ioError(op, st.dir, err)
+		}
+	}
+	return res, nil
+}
+
+// writeBlock encodes the n bytes at the start of w.block into shards and
+// appends one record per shard to its stream, in parallel.
+func (s *Store) writeBlock(w *worker, teamID string, h core.Hash, n int, touched map[*stream]bool) (*core.BlockEntry, error) {
+	const op = "chunk.write"
+	k, m := s.cfg.DataShards, s.cfg.ParityShards
+	sl := int(shardLen(int64(n), k))
+	clear(w.block[n : sl*k])
+	for i := range k {
+		w.shards[i] = w.block[i*sl : (i+1)*sl]
+	}
+	for j := range m {
+		w.shards[k+j] = w.parity[j][:sl]
+	}
+	if m > 0 {
+		enc, err := s.encoder(k, m)
+		if err != nil {
+			return nil, core.Wrap(op, err)
+		}
+		if err := enc.Encode(w.shards[:k+m]); err != nil {
+			return nil, core.Wrap(op, err)
+		}
+	}
+	e := &core.BlockEntry{Len: int64(n), Data: uint8(k), Parity: uint8(m), Shards: make([]core.ShardLoc, k+m)}
+	var wg sync.WaitGroup
+	for i := range k + m {
+		st, err := s.stream(s.placement(i), i)
+		if err != nil {
+			return nil, err
+		}
+		touched[st] = true
+		rec := w.recs[i][:recordSize(sl)]
+		encodeRecord(rec, &header{Shard: uint8(i), Data: uint8(k), Parity: uint8(m), ShardLen: uint32(sl), BlockLen: uint64(n), Team: teamID, Hash: h}, w.shards[i])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.Shards[i], w.errs[i] = st.append(rec)
+		}()
+	}
+	wg.Wait()
+	for i := range k + m {
+		if w.errs[i] != nil {
+			return nil, ioError(op, s.dirs[s.placement(i)], w.errs[i])
+		}
+	}
+	return e, nil
+}
+
+// placement is the directory of shard i of a new block.
+func (s *Store) placement(i int) uint8 { return uint8(i % len(s.dirs)) }
+
+// encodeRecord fills rec (recordSize(len(data)) bytes) with a header,
+// the shard data and zero padding.
+func encodeRecord(rec []byte, h *header, data []byte) {
+	h.DataCRC = crc32.Checksum(data, castagnoli)
+	putHeader(rec, h)
+	copy(rec[headerSize:], data)
+	clear(rec[headerSize+len(data):])
+}
+
+// Has implements core.ChunkStore.
+func (s *Store) Has(ctx context.Context, team core.TeamKey, h core.Hash) (bool, error) {
+	var found bool
+	err := s.meta.View(ctx, func(tx core.Tx) error {
+		_, err := tx.Block(team.TeamID, h)
+		if core.Is(err, core.NotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, err
+}
+
+// Commit implements core.ChunkStore.
+func (s *Store) Commit(tx core.Tx, team core.TeamKey, in *core.Ingested) error {
+	const op = "chunk.commit"
+	for i, b := range in.Blocks {
+		e, err := tx.Block(team.TeamID, b.Hash)
+		switch {
+		case err == nil:
+			e.Refs++
+		case core.Is(err, core.NotFound) && in.New[i] != nil:
+			e = in.New[i]
+			e.Refs = 1
+		case core.Is(err, core.NotFound):
+			return core.E(op, core.Conflict, "block %s was freed while this part was being stored; send the part again", b.Hash.Short())
+		default:
+			return err
+		}
+		if err := tx.PutBlock(team.TeamID, b.Hash, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Release implements core.ChunkStore. A block at zero references leaves
+// the index at once; its records become garbage that compaction reclaims.
+func (s *Store) Release(tx core.Tx, team core.TeamKey, blocks []core.Block) error {
+	for _, b := range blocks {
+		e, err := tx.Block(team.TeamID, b.Hash)
+		if core.Is(err, core.NotFound) {
+			continue // already freed: releasing twice must not fail a deletion
+		}
+		if err != nil {
+			return err
+		}
+		if e.Refs--; e.Refs <= 0 {
+			err = tx.DeleteBlock(team.TeamID, b.Hash)
+		} else {
+			err = tx.PutBlock(team.TeamID, b.Hash, e)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stats implements core.ChunkStore.
+func (s *Store) Stats(ctx context.Context) (core.StorageStats, error) {
+	st := core.StorageStats{BlockSize: s.bsize, DataShards: s.cfg.DataShards, ParityShards: s.cfg.ParityShards,
+		DataDirs: len(s.dirs), DirLossSurvive: DirLossSurvive(len(s.dirs), s.cfg.DataShards, s.cfg.ParityShards),
+		Repairs: s.repairs.Load()}
+	for _, d := range s.dirs {
+		free, total, err := s.fs.Space(d)
+		if err == nil {
+			st.FreeBytes += free
+			st.CapacityBytes += total
+		}
+		segs, err := segments(s.fs, d)
+		if err != nil {
+			return st, ioError("chunk.stats", d, err)
+		}
+		for _, e := range segs {
+			if fi, err := e.Info(); err == nil {
+				st.PhysicalBytes += fi.Size()
+				st.Segments++
+			}
+		}
+	}
+	err := s.meta.View(ctx, func(tx core.Tx) error {
+		return tx.Blocks(func(_ string, _ core.Hash, e *core.BlockEntry) bool {
+			st.Blocks++
+			st.UniqueBytes += e.Len
+			st.LogicalBytes += e.Len * e.Refs
+			return true
+		})
+	})
+	if st.UniqueBytes > 0 {
+		st.DedupRatio = float64(st.LogicalBytes) / float64(st.UniqueBytes)
+	}
+	return st, err
+}
+
+func (s *Store) String() string { return fmt.Sprintf("chunk store %s over %v", s.id, s.dirs) }
+
+// Digest returns the BLAKE3-256 of a file (what b3sum prints), assembled
+// from the chaining values its blocks carry; only the last block is read
+// back. A file whose parts did not end on 1 KiB boundaries is read whole.
+func (s *Store) Digest(ctx context.Context, team core.TeamKey, blocks []core.Block) (core.Hash, error) {
+	const op = "chunk.digest"
+	var last []byte
+	if n := len(blocks); n > 0 {
+		b := blocks[n-1]
+		var buf bytes.Buffer
+		buf.Grow(int(b.Len))
+		if err := s.ReadRange(ctx, team, blocks[n-1:], b.Off, b.Len, &buf); err != nil {
+			return core.Hash{}, err
+		}
+		last = buf.Bytes()
+	}
+	h, err := fileDigest(blocks, last)
+	if errors.Is(err, errNeedFullRead) {
+		pr, pw := io.Pipe()
+		go func() {
+			var size int64
+			if n := len(blocks); n > 0 {
+				size = blocks[n-1].Off + blocks[n-1].Len
+			}
+			pw.CloseWithError(s.ReadRange(ctx, team, blocks, 0, size, pw))
+		}()
+		h, err = digestReader(pr)
+		pr.Close()
+	}
+	if err != nil {
+		return core.Hash{}, core.Wrap(op, err)
+	}
+	return h, nil
+}

@@ -14,8 +14,8 @@ func loc(d uint8, seg uint32, off int64) core.ShardLoc {
 
 func sampleEntry() *core.BlockEntry {
 	return &core.BlockEntry{Len: 4 << 20, Data: 8, Parity: 2, Refs: 3, Shards: []core.ShardLoc{
-		loc(0, 1, 0), loc(0, 1, 528384), loc(1, 7, 1 << 30), loc(1, 2, 4096), loc(0, 9, 12288),
-		loc(1, 1, 0), loc(0, 1, 8192), loc(1, 3, 99 << 20), loc(0, 4, 4096), loc(1, 4096, 1 << 40),
+		loc(0, 1, 0), loc(0, 1, 528384), loc(1, 7, 1<<30), loc(1, 2, 4096), loc(0, 9, 12288),
+		loc(1, 1, 0), loc(0, 1, 8192), loc(1, 3, 99<<20), loc(0, 4, 4096), loc(1, 4096, 1<<40),
 	}}
 }
 

@@ -23,7 +23,11 @@ lint:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
+# bench prints the performance figures as ratios against baselines measured
+# in the same run (the machine is shared; absolute speeds wander).
+# HAUL_BENCH_MIB sets the chunk store's test size (default 4096).
 bench:
+	HAUL_BENCH=1 $(GO) test -count=1 -run '^TestStorePerformance$$' -v ./store/chunk/ | grep -v '^=== RUN'
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 e2e:

@@ -308,6 +308,20 @@ type worker struct {
 	locs   []core.ShardLoc
 	errs   []error
 	cv     cvHasher
+
+	// The block in flight: its length, file offset, address and
+	// chaining values.
+	n    int
+	off  int64
+	hash [32]byte
+	cvs  []core.Hash
+	cvOK bool
+
+	// pending is set while the block's shard writes are in flight; wg
+	// waits for them and errs holds their outcome.
+	pending bool
+	nShards int
+	wg      sync.WaitGroup
 }
 
 func (s *Store) newWorker() *worker {
@@ -338,59 +352,130 @@ func keyedHash(team core.TeamKey) *blake3.Hasher {
 	return h
 }
 
-// Ingest implements core.ChunkStore.
+// ingestDepth is how many blocks one ingest has in flight: one being read
+// and hashed while the one before is encoded and written, and a spare.
+const ingestDepth = 3
+
+// Ingest implements core.ChunkStore. It is a small pipeline: this
+// goroutine reads a block and computes its address while a helper
+// computes the block's chaining values (the two hash passes run on two
+// cores), and a writer goroutine deduplicates, encodes and writes the
+// blocks in file order.
 func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.Reader) (*core.Ingested, error) {
 	const op = "chunk.ingest"
 	if off < 0 {
 		return nil, core.E(op, core.Invalid, "negative offset")
 	}
-	w := s.workers.Get().(*worker)
-	defer s.workers.Put(w)
-	kh := keyedHash(team)
+	var slots [ingestDepth]*worker
+	free := make(chan *worker, ingestDepth)
+	full := make(chan *worker, ingestDepth)
+	for i := range slots {
+		slots[i] = s.workers.Get().(*worker)
+		free <- slots[i]
+	}
 	res := &core.Ingested{}
-	written := map[core.Hash]bool{}
 	touched := map[*stream]bool{}
-	var sum [32]byte
+	var (
+		errMu  sync.Mutex
+		werr   error
+		failed atomic.Bool
+		done   = make(chan struct{})
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		if werr == nil {
+			werr = err
+		}
+		errMu.Unlock()
+		failed.Store(true)
+	}
+	// The writer deduplicates and starts the writes of each block in file
+	// order; the retirer waits for a block's writes to finish before its
+	// buffers are reused, so encoding the next block overlaps the writes
+	// of this one.
+	inflight := make(chan *worker, ingestDepth)
+	go func() {
+		defer close(inflight)
+		written := map[core.Hash]bool{}
+		for w := range full {
+			w.pending = false
+			if !failed.Load() {
+				if err := s.storeBlock(ctx, w, team, written, touched, res); err != nil {
+					fail(err)
+				}
+			}
+			inflight <- w
+		}
+	}()
+	go func() {
+		defer close(done)
+		for w := range inflight {
+			if w.pending {
+				w.wg.Wait()
+				for i, err := range w.errs[:w.nShards] {
+					if err != nil {
+						fail(ioError("chunk.write", s.dirs[s.placement(i)], err))
+						break
+					}
+				}
+			}
+			free <- w
+		}
+	}()
+	cvIn, cvOut := make(chan *worker), make(chan struct{})
+	go func() {
+		for w := range cvIn {
+			w.cvs, w.cvOK = w.cv.blockCVs(nil, w.block[:w.n], w.off)
+			cvOut <- struct{}{}
+		}
+	}()
+	kh := keyedHash(team)
+	var rerr error
 	for {
+		w := <-free
+		if failed.Load() {
+			free <- w
+			break
+		}
 		if err := ctx.Err(); err != nil {
-			return nil, core.Wrap(op, err)
+			rerr = err
+			free <- w
+			break
 		}
 		want := s.bsize - off%s.bsize
-		n, rerr := io.ReadFull(r, w.block[:want])
-		if n == 0 && (rerr == io.EOF || rerr == nil) {
+		n, err := io.ReadFull(r, w.block[:want])
+		if n == 0 && (err == io.EOF || err == nil) {
+			free <- w
 			break
 		}
-		if rerr != nil && rerr != io.ErrUnexpectedEOF {
-			return nil, core.Wrap(op, rerr)
+		if err != nil && err != io.ErrUnexpectedEOF {
+			rerr = err
+			free <- w
+			break
 		}
-		data := w.block[:n]
+		w.n, w.off = n, off
+		cvIn <- w
 		kh.Reset()
-		kh.Write(data)
-		kh.Sum(sum[:0])
-		b := core.Block{Hash: core.Hash(sum), Off: off, Len: int64(n)}
-		if cvs, ok := w.cv.blockCVs(nil, data, off); ok {
-			b.CVs = cvs
-		}
-		var entry *core.BlockEntry
-		if !written[b.Hash] {
-			known, err := s.Has(ctx, team, b.Hash)
-			if err != nil {
-				return nil, err
-			}
-			if !known {
-				if entry, err = s.writeBlock(w, team.TeamID, b.Hash, n, touched); err != nil {
-					return nil, err
-				}
-				written[b.Hash] = true
-			}
-		}
-		res.Blocks = append(res.Blocks, b)
-		res.New = append(res.New, entry)
-		res.Size += int64(n)
+		kh.Write(w.block[:n])
+		kh.Sum(w.hash[:0])
+		<-cvOut
+		full <- w
 		off += int64(n)
-		if rerr == io.ErrUnexpectedEOF {
+		if err == io.ErrUnexpectedEOF {
 			break
 		}
+	}
+	close(full)
+	close(cvIn)
+	<-done
+	for _, w := range slots {
+		s.workers.Put(w)
+	}
+	if rerr != nil {
+		return nil, core.Wrap(op, rerr)
+	}
+	if werr != nil {
+		return nil, werr
 	}
 	// Group commit: one sync per touched stream for the whole ingest.
 	for st := range touched {
@@ -401,8 +486,36 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 	return res, nil
 }
 
+// storeBlock records the block in w, writing it unless the team already
+// stores it (or this ingest wrote it already).
+func (s *Store) storeBlock(ctx context.Context, w *worker, team core.TeamKey, written map[core.Hash]bool, touched map[*stream]bool, res *core.Ingested) error {
+	b := core.Block{Hash: core.Hash(w.hash), Off: w.off, Len: int64(w.n)}
+	if w.cvOK {
+		b.CVs = w.cvs
+	}
+	var entry *core.BlockEntry
+	if !written[b.Hash] {
+		known, err := s.Has(ctx, team, b.Hash)
+		if err != nil {
+			return err
+		}
+		if !known {
+			if entry, err = s.writeBlock(w, team.TeamID, b.Hash, w.n, touched); err != nil {
+				return err
+			}
+			written[b.Hash] = true
+		}
+	}
+	res.Blocks = append(res.Blocks, b)
+	res.New = append(res.New, entry)
+	res.Size += int64(w.n)
+	return nil
+}
+
 // writeBlock encodes the n bytes at the start of w.block into shards and
-// appends one record per shard to its stream, in parallel.
+// starts appending one record per shard to its stream, in parallel. The
+// entry's locations are valid once w.wg.Wait returns with no error in
+// w.errs.
 func (s *Store) writeBlock(w *worker, teamID string, h core.Hash, n int, touched map[*stream]bool) (*core.BlockEntry, error) {
 	const op = "chunk.write"
 	k, m := s.cfg.DataShards, s.cfg.ParityShards
@@ -424,26 +537,27 @@ func (s *Store) writeBlock(w *worker, teamID string, h core.Hash, n int, touched
 		}
 	}
 	e := &core.BlockEntry{Len: int64(n), Data: uint8(k), Parity: uint8(m), Shards: make([]core.ShardLoc, k+m)}
-	var wg sync.WaitGroup
+	// Resolve every stream before starting any write, so an error here
+	// leaves nothing in flight.
+	var sts [256]*stream
 	for i := range k + m {
 		st, err := s.stream(s.placement(i), i)
 		if err != nil {
 			return nil, err
 		}
+		sts[i] = st
 		touched[st] = true
+	}
+	w.nShards, w.pending = k+m, true
+	for i := range k + m {
 		rec := w.recs[i][:recordSize(sl)]
 		encodeRecord(rec, &header{Shard: uint8(i), Data: uint8(k), Parity: uint8(m), ShardLen: uint32(sl), BlockLen: uint64(n), Team: teamID, Hash: h}, w.shards[i])
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		w.errs[i] = nil
+		w.wg.Add(1)
+		go func(st *stream) {
+			defer w.wg.Done()
 			e.Shards[i], w.errs[i] = st.append(rec)
-		}()
-	}
-	wg.Wait()
-	for i := range k + m {
-		if w.errs[i] != nil {
-			return nil, ioError(op, s.dirs[s.placement(i)], w.errs[i])
-		}
+		}(sts[i])
 	}
 	return e, nil
 }

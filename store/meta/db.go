@@ -53,8 +53,16 @@ func open(dir string, logger *slog.Logger, ms []migration) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("meta: create data directory: %w", err)
 	}
+	// Memory: Badger's defaults (64 MiB memtables ×5, a 256 MiB block
+	// cache) would alone exceed the appliance's budget; metadata is small,
+	// so these keep its resident share to a few tens of MiB.
 	opts := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithValueLogFileSize(128 << 20).
 		WithLogger(badgerLogger{logger.With("component", "badger")}).
 		WithLoggingLevel(badger.WARNING)
 	bdb, err := badger.Open(opts)

@@ -1,0 +1,62 @@
+package meta
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+
+	"haul/core"
+)
+
+func TestBackupRestore(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	var h core.Hash
+	h[3] = 7
+	err := db.Update(ctx, func(tx core.Tx) error {
+		if err := tx.PutTeam(&core.Team{ID: core.NewID(), Name: "Studio", Subdomain: "studio"}); err != nil {
+			return err
+		}
+		if err := tx.PutSigningKeys([]core.SigningKey{{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}}); err != nil {
+			return err
+		}
+		return tx.PutBlock("TEAM", h, &core.BlockEntry{Len: 5, Data: 1, Refs: 1, Shards: []core.ShardLoc{{Seg: 1}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := db.Backup(&buf); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Restore(filepath.Join(t.TempDir(), "new"), &buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	err = restored.View(ctx, func(tx core.Tx) error {
+		keys, err := tx.SigningKeys()
+		if err != nil || len(keys) != 1 || string(keys[0].Secret) != "0123456789abcdef0123456789abcdef" {
+			t.Errorf("signing keys after restore: %+v, %v", keys, err)
+		}
+		if e, err := tx.Block("TEAM", h); err != nil || e.Len != 5 {
+			t.Errorf("block index after restore: %+v, %v", e, err)
+		}
+		n := 0
+		tx.Teams(func(*core.Team) bool { n++; return true })
+		if n != 1 {
+			t.Errorf("%d teams after restore", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := restored.SchemaVersion(); v != SchemaVersion {
+		t.Errorf("schema version %d after restore, want %d", v, SchemaVersion)
+	}
+	if _, err := Restore(t.TempDir()+"/..", &buf, nil); !core.Is(err, core.Exists) {
+		t.Errorf("restore into a non-empty dir: %v", err)
+	}
+}

@@ -132,6 +132,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*appliance,
 	}
 	a := cfg.Auth
 	hasher := core.NewHasher(core.HashParams{MemoryKiB: uint32(a.Argon2MemoryKiB), Time: uint32(a.Argon2Time), Threads: uint8(a.Argon2Threads)}, a.MaxConcurrentHashes)
+	hasher.SetMaxWait(a.HashMaxWait.Duration)
 	svc := core.NewService(core.Deps{
 		Store: db, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL,
 		Auth: core.AuthConfig{
@@ -187,12 +188,24 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			ReadTimeout: cfg.Server.ReadHeaderTimeout.Duration, IdleTimeout: cfg.Server.IdleTimeout.Duration, Version: version,
 		},
 	})
+	// The session sweeper stops, and is waited for, before Badger closes.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		app.svc.RunSessionSweeper(sweepCtx, sessionSweepEvery)
+	}()
+	defer func() { stopSweep(); <-swept }()
+
 	log.Info("haul started", "version", version, "listen", ln.Addr().String(), "data_dir", cfg.Server.DataDir, "public_url", cfg.Server.PublicURL)
 	printLogin(stdout, cfg, boot)
 	err = srv.Serve(ctx, ln, cfg.Server.ShutdownTimeout.Duration)
 	log.Info("haul stopped")
 	return err
 }
+
+// sessionSweepEvery is how often serve deletes expired sessions.
+const sessionSweepEvery = time.Hour
 
 // printLogin tells the operator how to log in. A generated password is
 // shown this once.

@@ -150,14 +150,38 @@ func login(t *testing.T, url, email, password string) (int, string) {
 
 func get(t *testing.T, url, token string) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	return send(t, "GET", url, token, "")
+}
+
+// send makes a request with a user token and an optional JSON body and
+// returns the status.
+func send(t *testing.T, method, url, token, body string) int {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, rd)
 	req.Header.Set("X-User-Token", token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// changePassword replaces a generated password, which haul requires
+// before anything but the profile, the password change and logout.
+func changePassword(t *testing.T, url, token, current, next string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"current_password":%q,"new_password":%q}`, current, next)
+	if st := send(t, "PUT", url+"/v1/users/me/password", token, body); st != 204 {
+		t.Fatalf("changing the generated password: status %d, want 204", st)
+	}
 }
 
 var printedLogin = regexp.MustCompile(`Email:\s+(\S+)\s+Password:\s+(\S+)`)
@@ -196,8 +220,18 @@ func TestServeFirstStartRestartAndAdmin(t *testing.T) {
 	if strings.Contains(p2.stdout.String(), "Password:") {
 		t.Errorf("second start printed a password again:\n%s", p2.stdout.String())
 	}
-	if got := get(t, p2.url+"/v1/teams", token); got != 200 {
+	// The token survived the restart; the generated password must be
+	// changed before it may do more than read the profile.
+	if got := get(t, p2.url+"/v1/users/me", token); got != 200 {
 		t.Fatalf("token from before the restart: status %d, want 200", got)
+	}
+	if got := get(t, p2.url+"/v1/teams", token); got != 403 {
+		t.Fatalf("teams before changing the generated password: status %d, want 403", got)
+	}
+	const chosen = "owner-chose-this-1"
+	changePassword(t, p2.url, token, password, chosen)
+	if got := get(t, p2.url+"/v1/teams", token); got != 200 {
+		t.Fatalf("teams after changing the generated password: status %d, want 200", got)
 	}
 	p2.stop(t)
 
@@ -223,15 +257,25 @@ func TestServeFirstStartRestartAndAdmin(t *testing.T) {
 	}
 
 	p3 := startServe(t, data)
-	if st, _ := login(t, p3.url, email, password); st != 401 {
-		t.Errorf("old password after reset: status %d, want 401", st)
+	for _, old := range []string{password, chosen} {
+		if st, _ := login(t, p3.url, email, old); st != 401 {
+			t.Errorf("old password after reset: status %d, want 401", st)
+		}
 	}
 	st, tok3 := login(t, p3.url, email, np[1])
 	if st != 200 {
 		t.Fatalf("reset password does not work: %d", st)
 	}
-	if got := get(t, p3.url+"/v1/teams", tok3); got != 200 {
+	if got := get(t, p3.url+"/v1/users/me", tok3); got != 200 {
 		t.Fatalf("token signed after rotation: %d", got)
+	}
+	// The reset generated the password, so it must be changed again.
+	if got := get(t, p3.url+"/v1/teams", tok3); got != 403 {
+		t.Fatalf("teams with a reset (generated) password: status %d, want 403", got)
+	}
+	changePassword(t, p3.url, tok3, np[1], "owner-chose-again-1")
+	if got := get(t, p3.url+"/v1/teams", tok3); got != 200 {
+		t.Fatalf("teams after changing the reset password: status %d, want 200", got)
 	}
 	if got := get(t, p3.url+"/v1/teams", token); got != 401 {
 		t.Errorf("token of a session ended by the reset: %d, want 401", got)

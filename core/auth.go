@@ -43,7 +43,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 		return nil, E(op, Unauthenticated, "email or password is incorrect")
 	}
 	now := s.now()
-	if ok, wait := s.ipLimit.Allow("ip:"+req.ClientIP, now); !ok {
+	if ok, wait := s.ipLimit.Allow(ClientKey(req.ClientIP), now); !ok {
 		return nil, rateLimited(op, wait)
 	}
 	if ok, wait := s.accountLimit.Allow("acct:"+email, now); !ok {
@@ -71,16 +71,37 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 		return nil, err
 	}
 	if !ok {
-		if user != nil {
-			p := &Principal{User: *user, Via: CredKind(req.Kind), ClientIP: req.ClientIP}
-			_ = s.store.Update(ctx, func(tx Tx) error {
-				return s.userEvent(tx, p, user.ID, Event{Type: EvLoginFailed, TargetID: user.ID})
-			})
-		}
-		s.log.InfoContext(ctx, "login failed", "client_ip", req.ClientIP, "known_account", user != nil)
+		s.loginFailed(ctx, user, email, viaFor(req.Kind), req.ClientIP, "login")
 		return nil, E(op, Unauthenticated, "email or password is incorrect")
 	}
 	return s.startSession(ctx, user, req.Kind, req.ClientIP)
+}
+
+// loginFailed records a failed password check. Known and unknown accounts
+// do the same work, one synced store write, so the time a failure takes
+// does not tell whether the account exists: a system event (TeamID "")
+// for every failure, plus, for a known account, one event in each of its
+// teams. A failure to record is logged, never shown to the client.
+func (s *Service) loginFailed(ctx context.Context, user *User, email string, via CredKind, clientIP, during string) {
+	p := &Principal{User: User{Email: email}, Via: via, ClientIP: clientIP}
+	e := Event{Type: EvLoginFailed, Details: map[string]string{"during": during}}
+	if user != nil {
+		p.User = *user
+		e.TargetID = user.ID
+	}
+	err := s.store.Update(ctx, func(tx Tx) error {
+		if err := s.event(tx, p, e); err != nil {
+			return err
+		}
+		if user == nil {
+			return nil
+		}
+		return s.userEvent(tx, p, user.ID, e)
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "recording a failed login", "err", err)
+	}
+	s.log.InfoContext(ctx, "login failed", "client_ip", clientIP, "known_account", user != nil)
 }
 
 func rateLimited(op string, wait time.Duration) error {
@@ -249,7 +270,9 @@ func (s *Service) authAPIKey(ctx context.Context, c Credentials) (*Principal, er
 func (s *Service) authSession(ctx context.Context, token string, kind SessionKind, c Credentials) (*Principal, error) {
 	const op = "auth.session"
 	now := s.now()
-	claims, err := s.keys.ParseToken(token, tokenType(kind), now)
+	// The signature is checked first, the expiry after the session is
+	// read, so an expired token still names the session to clean up.
+	claims, err := s.keys.verifyToken(token, tokenType(kind))
 	if err != nil {
 		return nil, err
 	}
@@ -269,12 +292,24 @@ func (s *Service) authSession(ctx context.Context, token string, kind SessionKin
 		return nil
 	})
 	if Is(err, NotFound) {
+		if now.Unix() >= claims.Exp {
+			return nil, errTokenExpired()
+		}
 		return nil, gone
 	}
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
-	if sess.UserID != claims.Sub || sess.Kind != kind || !now.Before(sess.ExpiresAt) {
+	if sess.UserID != claims.Sub || sess.Kind != kind {
+		return nil, gone
+	}
+	if !now.Before(sess.ExpiresAt) {
+		s.dropExpiredSession(ctx, sess.ID, now)
+	}
+	if now.Unix() >= claims.Exp {
+		return nil, errTokenExpired()
+	}
+	if !now.Before(sess.ExpiresAt) {
 		return nil, gone
 	}
 	if kind == SessionCookie && c.Unsafe {
@@ -285,6 +320,24 @@ func (s *Service) authSession(ctx context.Context, token string, kind SessionKin
 		}
 	}
 	return &Principal{User: *user, Via: viaFor(kind), SessionID: sess.ID, ClientIP: c.ClientIP}, nil
+}
+
+// dropExpiredSession deletes a session found expired, best effort: a
+// failure is logged and the sweeper (RunSessionSweeper) gets it later.
+func (s *Service) dropExpiredSession(ctx context.Context, id string, now time.Time) {
+	err := s.store.Update(ctx, func(tx Tx) error {
+		se, err := tx.Session(id)
+		if err != nil {
+			return err
+		}
+		if now.Before(se.ExpiresAt) {
+			return nil
+		}
+		return tx.DeleteSession(id)
+	})
+	if err != nil && !Is(err, NotFound) {
+		s.log.WarnContext(ctx, "deleting an expired session", "err", err)
+	}
 }
 
 // Logout ends the principal's session. API keys have no session to end.
@@ -345,6 +398,9 @@ type ProfileUpdate struct {
 func (s *Service) UpdateProfile(ctx context.Context, p *Principal, up ProfileUpdate) (*User, error) {
 	const op = "user.update_profile"
 	if err := requireUserCredential(op, p); err != nil {
+		return nil, err
+	}
+	if err := requirePasswordChanged(op, p); err != nil {
 		return nil, err
 	}
 	if up.Name != nil {
@@ -425,6 +481,11 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		u, err := tx.User(p.User.ID)
 		if err != nil {
 			return err
+		}
+		// The current password was checked against stored; if it changed
+		// since (another session, haul admin), that check proves nothing.
+		if u.PasswordHash != stored {
+			return E(op, Conflict, "password changed meanwhile; try again")
 		}
 		u.PasswordHash = hash
 		u.MustChangePassword = false

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -70,25 +71,46 @@ func TestHasher(t *testing.T) {
 			}
 		})
 	}
-	before := h.DummyChecks.Load()
+	before, checks := h.DummyChecks.Load(), h.Checks.Load()
 	if ok, _ := h.Check(ctx, "", "anything"); ok {
 		t.Fatal("empty hash matched")
 	}
 	if h.DummyChecks.Load() != before+1 {
 		t.Fatal("an empty hash did not run the dummy check")
 	}
+	if h.Checks.Load() != checks+1 {
+		t.Fatal("Checks did not count the check")
+	}
 }
 
+// TestHasherConcurrencyCap: while the only slot is taken, a check whose
+// context ends gives up then, long before the max wait, with Unavailable
+// and a Retry-After. (TestHasherWaitIsBounded covers a context that never
+// ends.)
 func TestHasherConcurrencyCap(t *testing.T) {
 	h := core.NewHasher(core.HashParams{MemoryKiB: 64 * 1024, Time: 3, Threads: 1}, 1)
+	h.SetMaxWait(time.Minute)
 	ctx := context.Background()
 	enc, _ := h.Hash(ctx, "x")
-	go h.Check(ctx, enc, "x") // holds the only slot for a while
-	time.Sleep(5 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { defer close(done); h.Check(ctx, enc, "x") }() // holds the only slot for a while
+	defer func() { <-done }()
+	for h.InFlight() == 0 {
+		time.Sleep(time.Millisecond)
+	}
 	short, cancel := context.WithTimeout(ctx, time.Millisecond)
 	defer cancel()
-	if _, err := h.Check(short, enc, "x"); !core.Is(err, core.Unavailable) {
+	start := time.Now()
+	_, err := h.Check(short, enc, "x")
+	if !core.Is(err, core.Unavailable) {
 		t.Fatalf("second concurrent check: err = %v, want Unavailable", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the check waited %v past its context", took)
+	}
+	var ce *core.Error
+	if !errors.As(err, &ce) || ce.RetryAfter < 1 {
+		t.Fatalf("Unavailable without a Retry-After: %#v", err)
 	}
 }
 

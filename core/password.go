@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -23,36 +24,71 @@ type HashParams struct {
 // two-core appliance.
 var DefaultHashParams = HashParams{MemoryKiB: 64 * 1024, Time: 2, Threads: 2}
 
+// DefaultHashMaxWait is how long a hash or check waits for a free slot
+// before the caller is told to come back later.
+const DefaultHashMaxWait = 3 * time.Second
+
 // Hasher hashes and checks secrets (passwords, access codes, link
 // passwords) with argon2id. At most Concurrency checks run at once, so a
-// flood of logins cannot exhaust memory.
+// flood of logins cannot exhaust memory, and none waits for a slot longer
+// than its max wait (SetMaxWait), so a flood cannot pile up waiters either.
 type Hasher struct {
-	params HashParams
-	sem    chan struct{}
+	params  HashParams
+	sem     chan struct{}
+	maxWait atomic.Int64 // a time.Duration
 	// dummy is a hash of a random secret, checked when the account does
 	// not exist so both paths cost the same.
 	dummy string
 	// DummyChecks counts checks against the dummy hash (for tests and metrics).
 	DummyChecks atomic.Int64
+	// Checks counts every call of Check, whether it got to hash or not
+	// (for tests and metrics).
+	Checks atomic.Int64
 }
 
-// NewHasher returns a Hasher; concurrency < 1 means 1.
+// NewHasher returns a Hasher; concurrency < 1 means 1. Its max wait is
+// DefaultHashMaxWait.
 func NewHasher(p HashParams, concurrency int) *Hasher {
 	if concurrency < 1 {
 		concurrency = 1
 	}
 	h := &Hasher{params: p, sem: make(chan struct{}, concurrency)}
+	h.maxWait.Store(int64(DefaultHashMaxWait))
 	h.dummy = h.hash(RandomToken(16))
 	return h
 }
 
+// SetMaxWait sets how long Hash and Check wait for a free slot before they
+// fail with Unavailable; d <= 0 means DefaultHashMaxWait.
+func (h *Hasher) SetMaxWait(d time.Duration) {
+	if d <= 0 {
+		d = DefaultHashMaxWait
+	}
+	h.maxWait.Store(int64(d))
+}
+
+// InFlight returns how many hashes or checks hold a slot now.
+func (h *Hasher) InFlight() int { return len(h.sem) }
+
+// acquire takes a slot, waiting at most the max wait and never past ctx.
+// A caller that gets none is told to retry: Unavailable with RetryAfter.
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.sem <- struct{}{}:
 		return nil
-	case <-ctx.Done():
-		return E("password.check", Unavailable, "the server is busy checking passwords; try again in a moment")
+	default:
 	}
+	wait := time.Duration(h.maxWait.Load())
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return &Error{Op: "password.check", Kind: Unavailable, RetryAfter: max(1, int((wait+time.Second-1)/time.Second)),
+		Msg: "the server is busy checking passwords; try again in a moment"}
 }
 
 func (h *Hasher) release() { <-h.sem }
@@ -82,6 +118,7 @@ func (h *Hasher) hash(secret string) string {
 // encoded (no such account, or no password set) is checked against a dummy
 // hash so that the time taken does not tell whether the account exists.
 func (h *Hasher) Check(ctx context.Context, encoded, secret string) (bool, error) {
+	h.Checks.Add(1)
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}

@@ -131,6 +131,9 @@ func (s *Service) authorize(tx Tx, op string, p *Principal, teamID string, act A
 	if p == nil {
 		return nil, E(op, Unauthenticated, "authentication required: send X-API-KEY or X-User-Token")
 	}
+	if err := requirePasswordChanged(op, p); err != nil {
+		return nil, err
+	}
 	notFound := E(op, NotFound, "team %s not found", teamID)
 	if p.Via == ViaAPIKey && p.APIKeyTeamID != teamID {
 		return nil, E(op, Forbidden, "this API key belongs to another team; use a key made in team %s", teamID)
@@ -167,6 +170,17 @@ func requireUserCredential(op string, p *Principal) error {
 	return nil
 }
 
+// requirePasswordChanged refuses everything but reading one's profile,
+// changing one's password and logging out while the user still has a
+// generated password (MustChangePassword): that password was shown on a
+// console or handed over, so it is not yet the user's own secret.
+func requirePasswordChanged(op string, p *Principal) error {
+	if p != nil && p.User.MustChangePassword {
+		return E(op, Forbidden, "you must change the generated password first: PUT /v1/users/me/password")
+	}
+	return nil
+}
+
 // event fills the actor fields of e from p and appends it.
 func (s *Service) event(tx Tx, p *Principal, e Event) error {
 	e.ID = NewID()
@@ -180,13 +194,18 @@ func (s *Service) event(tx Tx, p *Principal, e Event) error {
 	return tx.AddEvent(&e)
 }
 
-// userEvent records e in every team the user belongs to.
+// userEvent records e in every team the user belongs to. A team whose
+// invitation the user has not accepted is not theirs yet: it learns
+// nothing of them.
 func (s *Service) userEvent(tx Tx, p *Principal, userID string, e Event) error {
 	ms, err := tx.UserMemberships(userID)
 	if err != nil {
 		return err
 	}
 	for _, m := range ms {
+		if !m.InvitationAccepted {
+			continue
+		}
 		e.TeamID = m.TeamID
 		if err := s.event(tx, p, e); err != nil {
 			return err

@@ -84,21 +84,30 @@ type SessionTx interface {
 	DeleteSession(id string) error
 	// DeleteUserSessions removes every session of the user.
 	DeleteUserSessions(userID string) error
+	// Sessions calls fn for every session until fn returns false.
+	Sessions(fn func(*Session) bool) error
 }
 
-// EventQuery selects events of one team, newest first.
+// SystemEvents is the TeamID of system events: those about no team, such
+// as a failed login for an email that has no account.
+const SystemEvents = ""
+
+// EventQuery selects events of one team (or the system events), newest
+// first unless OldestFirst.
 type EventQuery struct {
-	TeamID string
-	Types  []string // empty = all
-	Offset int
-	Limit  int
+	TeamID      string   // SystemEvents ("") for the system events
+	Types       []string // empty = all
+	Offset      int
+	Limit       int
+	OldestFirst bool
 }
 
-// EventTx appends to and reads the event store.
+// EventTx appends to and reads the event store. An event whose TeamID is
+// SystemEvents is a system event.
 type EventTx interface {
 	AddEvent(e *Event) error
-	// Events returns one page of matching events, newest first, and the
-	// total number of matches.
+	// Events returns one page of matching events, newest first (oldest
+	// first with q.OldestFirst), and the total number of matches.
 	Events(q EventQuery) ([]*Event, int, error)
 }
 

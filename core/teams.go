@@ -12,6 +12,9 @@ func (s *Service) Teams(ctx context.Context, p *Principal) ([]Team, error) {
 	if p == nil {
 		return nil, E(op, Unauthenticated, "authentication required")
 	}
+	if err := requirePasswordChanged(op, p); err != nil {
+		return nil, err
+	}
 	var out []Team
 	err := s.store.View(ctx, func(tx Tx) error {
 		teams, err := s.userTeams(tx, p.User.ID)
@@ -249,11 +252,14 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, teamID string, re
 
 // InvitationInfo is what an invitation link shows before it is accepted.
 type InvitationInfo struct {
-	TeamName    string
-	Email       string
-	Role        Role
-	NeedsPasswd bool // the user has no password yet and must choose one
-	ExpiresAt   time.Time
+	TeamName string
+	Email    string
+	Role     Role
+	// ExistingUser is true when the invited email already has an account
+	// with a password: accepting then needs that password (or a login as
+	// that account). Otherwise the new user chooses a password.
+	ExistingUser bool
+	ExpiresAt    time.Time
 }
 
 func (s *Service) invitation(tx Tx, op, token string) (*Membership, *User, error) {
@@ -284,63 +290,88 @@ func (s *Service) LookupInvitation(ctx context.Context, token string) (*Invitati
 		if err != nil {
 			return err
 		}
-		out = &InvitationInfo{TeamName: t.Name, Email: u.Email, Role: m.Role, NeedsPasswd: u.PasswordHash == "", ExpiresAt: m.InviteExpiresAt}
+		out = &InvitationInfo{TeamName: t.Name, Email: u.Email, Role: m.Role, ExistingUser: u.PasswordHash != "", ExpiresAt: m.InviteExpiresAt}
 		return nil
 	})
 	return out, Wrap(op, err)
 }
 
-// AcceptInvitation joins the team. A user without a password must choose
-// one; the token itself proves the email address. It returns a session.
-func (s *Service) AcceptInvitation(ctx context.Context, token, name, password, clientIP string) (*LoginResult, error) {
+// AcceptInvitationRequest accepts an invitation.
+type AcceptInvitationRequest struct {
+	Token string
+	// Name is a new user's name; an existing user's name is never changed.
+	Name string
+	// Password is the password a new user chooses, or an existing user's
+	// current password, which proves the account.
+	Password string
+	ClientIP string
+	// Principal is the caller's login, if any: a user token or session of
+	// the invited account proves it in place of the password.
+	Principal *Principal
+}
+
+// AcceptInvitation joins the team and returns a session. The token proves
+// the email address only: a new user (no password yet) chooses a password
+// now, but an existing user must prove the account, with its password
+// (rate limited like a login) or by being logged in as it, so that an
+// invitation cannot hand someone else's account to whoever holds the link.
+func (s *Service) AcceptInvitation(ctx context.Context, req AcceptInvitationRequest) (*LoginResult, error) {
 	const op = "invitation.accept"
-	if ok, wait := s.ipLimit.Allow("ip:"+clientIP, s.now()); !ok {
+	if ok, wait := s.ipLimit.Allow(ClientKey(req.ClientIP), s.now()); !ok {
 		return nil, rateLimited(op, wait)
 	}
-	name = strings.TrimSpace(name)
+	name := strings.TrimSpace(req.Name)
 	if err := CheckText(op, "name", name, MaxNameLen); err != nil {
 		return nil, err
 	}
-	var needs bool
+	var invited *User
 	if err := s.store.View(ctx, func(tx Tx) error {
-		_, u, err := s.invitation(tx, op, token)
-		if err == nil {
-			needs = u.PasswordHash == ""
-		}
+		_, u, err := s.invitation(tx, op, req.Token)
+		invited = u
 		return err
 	}); err != nil {
 		return nil, Wrap(op, err)
 	}
 	var hash string
-	if needs {
-		if err := CheckPassword(op, "password", password); err != nil {
+	if invited.PasswordHash != "" {
+		if err := s.proveAccount(ctx, op, invited, req); err != nil {
 			return nil, err
 		}
-		h, err := s.hasher.Hash(ctx, password)
+	} else {
+		if err := CheckPassword(op, "password", req.Password); err != nil {
+			return nil, err
+		}
+		h, err := s.hasher.Hash(ctx, req.Password)
 		if err != nil {
 			return nil, err
 		}
 		hash = h
 	}
+	via := ViaUserToken
+	if req.Principal != nil && req.Principal.User.ID == invited.ID {
+		via = req.Principal.Via
+	}
 	var user *User
 	err := s.store.Update(ctx, func(tx Tx) error {
-		m, u, err := s.invitation(tx, op, token)
+		m, u, err := s.invitation(tx, op, req.Token)
 		if err != nil {
 			return err
 		}
+		// What was proven is about the account as it was read: a password
+		// set or changed since then voids it.
+		if u.ID != invited.ID || u.PasswordHash != invited.PasswordHash {
+			return E(op, Conflict, "the account's password changed while the invitation was being accepted; reload the invitation and try again")
+		}
 		now := s.now()
 		if u.PasswordHash == "" {
-			if hash == "" {
-				return Invalidf(op, "password", "password is required")
-			}
 			u.PasswordHash = hash
-		}
-		if name != "" {
-			u.Name = name
-		}
-		u.UpdatedAt = now
-		if err := tx.PutUser(u); err != nil {
-			return err
+			if name != "" {
+				u.Name = name
+			}
+			u.UpdatedAt = now
+			if err := tx.PutUser(u); err != nil {
+				return err
+			}
 		}
 		m.InvitationAccepted = true
 		m.InviteTokenHash = Hash{}
@@ -349,13 +380,42 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, name, password, c
 			return err
 		}
 		user = u
-		p := &Principal{User: *u, Via: ViaUserToken, ClientIP: clientIP}
+		p := &Principal{User: *u, Via: via, ClientIP: req.ClientIP}
 		return s.event(tx, p, Event{TeamID: m.TeamID, Type: EvMemberJoined, TargetID: m.ID})
 	})
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
-	return s.startSession(ctx, user, SessionToken, clientIP)
+	return s.startSession(ctx, user, SessionToken, req.ClientIP)
+}
+
+// proveAccount checks that the caller of AcceptInvitation controls the
+// existing account u: logged in as u with a user credential, or holding
+// u's password.
+func (s *Service) proveAccount(ctx context.Context, op string, u *User, req AcceptInvitationRequest) error {
+	if p := req.Principal; p != nil && p.User.ID == u.ID && p.Via != ViaAPIKey {
+		return requirePasswordChanged(op, p)
+	}
+	if req.Password == "" {
+		return &Error{Op: op, Kind: Unauthenticated, Field: "password",
+			Msg: "this invitation is for an existing account: send that account's password as password, or accept while logged in as " + u.Email}
+	}
+	if len(req.Password) > MaxPasswordLen {
+		return &Error{Op: op, Kind: Unauthenticated, Field: "password", Msg: "the password is incorrect"}
+	}
+	if ok, wait := s.accountLimit.Allow("acct:"+u.Email, s.now()); !ok {
+		return rateLimited(op, wait)
+	}
+	ok, err := s.hasher.Check(ctx, u.PasswordHash, req.Password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.loginFailed(ctx, u, u.Email, ViaUserToken, req.ClientIP, "invitation")
+		return &Error{Op: op, Kind: Unauthenticated, Field: "password",
+			Msg: "the password is incorrect: this invitation is for an existing account, so enter that account's password"}
+	}
+	return nil
 }
 
 // targetMember loads a membership of the team by id.

@@ -15,7 +15,24 @@ type Page struct {
 	Sort   string
 }
 
+// checkPage refuses a page that no list can serve: a negative offset or
+// limit (an overflowed page number, say).
+func checkPage(op string, p Page) error {
+	if p.Offset < 0 {
+		return Invalidf(op, "page", "page is out of range (the offset it gives is negative)")
+	}
+	if p.Limit < 0 {
+		return Invalidf(op, "limit", "limit must not be negative")
+	}
+	return nil
+}
+
+// pageOf returns the page p of items; a negative offset or limit is taken
+// as zero (checkPage refuses them before).
 func pageOf[T any](items []T, p Page) []T {
+	if p.Offset < 0 {
+		p.Offset = 0
+	}
 	if p.Offset >= len(items) {
 		return []T{}
 	}
@@ -128,6 +145,9 @@ func (s *Service) Teamspaces(ctx context.Context, p *Principal, teamID string, p
 	case "", "name", "created_at":
 	default:
 		return nil, 0, Invalidf(op, "sort", "sort %q is not one of name, created_at (prefix - for descending)", pg.Sort)
+	}
+	if err := checkPage(op, pg); err != nil {
+		return nil, 0, err
 	}
 	err := s.store.View(ctx, func(tx Tx) error {
 		a, err := s.authorize(tx, op, p, teamID, ActTeamspaceRead)
@@ -309,19 +329,31 @@ func (s *Service) DeleteTeamspace(ctx context.Context, p *Principal, id string) 
 	}))
 }
 
-// Events returns one page of the team's events, newest first.
+// Events returns one page of the team's events: newest first by default
+// or with sort "-created_at", oldest first with sort "created_at".
 func (s *Service) Events(ctx context.Context, p *Principal, teamID string, types []string, pg Page) ([]*Event, int, error) {
 	const op = "event.list"
 	var (
 		out   []*Event
 		total int
 	)
+	oldest := false
+	switch pg.Sort {
+	case "", "-created_at":
+	case "created_at":
+		oldest = true
+	default:
+		return nil, 0, Invalidf(op, "sort", "sort %q is not one of created_at (oldest first), -created_at (newest first, the default)", pg.Sort)
+	}
+	if err := checkPage(op, pg); err != nil {
+		return nil, 0, err
+	}
 	err := s.store.View(ctx, func(tx Tx) error {
 		if _, err := s.authorize(tx, op, p, teamID, ActEventList); err != nil {
 			return err
 		}
 		var err error
-		out, total, err = tx.Events(EventQuery{TeamID: teamID, Types: types, Offset: pg.Offset, Limit: pg.Limit})
+		out, total, err = tx.Events(EventQuery{TeamID: teamID, Types: types, Offset: pg.Offset, Limit: pg.Limit, OldestFirst: oldest})
 		return err
 	})
 	return out, total, Wrap(op, err)

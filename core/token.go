@@ -145,6 +145,22 @@ func (k *Keyring) SignToken(c Claims) string {
 // fails with Unauthenticated when the token is malformed, signed by an
 // unknown key, tampered with, of another type than typ, or expired at now.
 func (k *Keyring) ParseToken(token, typ string, now time.Time) (*Claims, error) {
+	c, err := k.verifyToken(token, typ)
+	if err != nil {
+		return nil, err
+	}
+	if now.Unix() >= c.Exp {
+		return nil, errTokenExpired()
+	}
+	return c, nil
+}
+
+func errTokenExpired() error {
+	return E("token.parse", Unauthenticated, "the token expired; log in again to get a new one")
+}
+
+// verifyToken is ParseToken without the expiry check.
+func (k *Keyring) verifyToken(token, typ string) (*Claims, error) {
 	const op = "token.parse"
 	bad := E(op, Unauthenticated, "the token is not valid; log in again to get a new one")
 	parts := strings.Split(token, ".")
@@ -174,9 +190,6 @@ func (k *Keyring) ParseToken(token, typ string, now time.Time) (*Claims, error) 
 	var c Claims
 	if json.Unmarshal(body, &c) != nil || c.Typ != typ {
 		return nil, bad
-	}
-	if now.Unix() >= c.Exp {
-		return nil, E(op, Unauthenticated, "the token expired; log in again to get a new one")
 	}
 	return &c, nil
 }

@@ -35,6 +35,10 @@ func (s *Server) login(c *fiber.Ctx) error {
 	return c.JSON(authView(res))
 }
 
+// secureCookies reports whether the session cookie gets the __Host- name
+// and Secure: over HTTPS and on localhost. X-Forwarded-Proto and
+// X-Forwarded-Host count only from trusted proxies (Fiber's trusted proxy
+// check, configured in New).
 func secureCookies(c *fiber.Ctx) bool {
 	host := c.Hostname()
 	if h, _, ok := strings.Cut(host, ":"); ok {
@@ -57,7 +61,7 @@ func (s *Server) loginSession(c *fiber.Ctx) error {
 		name = cookieSecure
 	}
 	c.Cookie(&fiber.Cookie{Name: name, Value: res.Token, Path: "/", Expires: res.ExpiresAt, HTTPOnly: true, Secure: secure, SameSite: fiber.CookieSameSiteLaxMode})
-	out := authView(res)
+	out := authViewExtra(res)
 	out.Token = "" // the cookie carries it; page scripts never see it
 	return c.JSON(out)
 }
@@ -127,11 +131,15 @@ func (s *Server) getInvitation(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// A password is always part of accepting: a new user chooses one, an
+	// existing user (existing_user) gives theirs, unless logged in as
+	// that account.
 	return c.JSON(fiber.Map{"team_name": info.TeamName, "email": info.Email, "role": info.Role,
-		"password_required": info.NeedsPasswd, "expires_at": Time(info.ExpiresAt)})
+		"password_required": true, "existing_user": info.ExistingUser, "expires_at": Time(info.ExpiresAt)})
 }
 
 // AcceptInvitationRequest is the body of POST /v1/invitations/{token}/accept.
+// Name is used only for a new user.
 type AcceptInvitationRequest struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
@@ -142,9 +150,20 @@ func (s *Server) acceptInvitation(c *fiber.Ctx) error {
 	if err := decode(c, "invitation.accept", &req); err != nil {
 		return err
 	}
-	res, err := s.svc.AcceptInvitation(c.UserContext(), param(c, "token"), req.Name, req.Password, clientIPOf(c))
+	// A login of the invited account proves it in place of its password.
+	// Credentials that do not authenticate (a stale cookie, a cookie
+	// without its CSRF token) are ignored: the password must do then.
+	var p *core.Principal
+	if cr := s.credentials(c); cr.Present() {
+		if pr, err := s.svc.Authenticate(c.UserContext(), cr); err == nil {
+			p = pr
+		}
+	}
+	res, err := s.svc.AcceptInvitation(c.UserContext(), core.AcceptInvitationRequest{
+		Token: param(c, "token"), Name: req.Name, Password: req.Password, ClientIP: clientIPOf(c), Principal: p,
+	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(authView(res))
+	return c.JSON(authViewExtra(res))
 }

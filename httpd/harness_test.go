@@ -57,9 +57,11 @@ type env struct {
 }
 
 type envOptions struct {
-	hash   core.HashParams
-	auth   core.AuthConfig
-	config httpd.Config
+	hash            core.HashParams
+	hashConcurrency int           // 0 = 4
+	hashMaxWait     time.Duration // 0 = the hasher's default
+	auth            core.AuthConfig
+	config          httpd.Config
 }
 
 func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
@@ -79,7 +81,11 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hasher := core.NewHasher(o.hash, 4)
+	if o.hashConcurrency == 0 {
+		o.hashConcurrency = 4
+	}
+	hasher := core.NewHasher(o.hash, o.hashConcurrency)
+	hasher.SetMaxWait(o.hashMaxWait)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,10 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
 // serveMetrics answers /metrics: with a configured token, only to
-// "Authorization: Bearer <token>"; without one, only to loopback peers.
+// "Authorization: Bearer <token>"; without one, only to loopback clients.
+// The client is the resolved address (clientIP), not the TCP peer: behind
+// a reverse proxy on the same host every peer is loopback, but a request
+// the proxy forwarded for a remote client is refused.
 func (s *Server) serveMetrics(c *fiber.Ctx) error {
 	if tok := s.cfg.MetricsToken; tok != "" {
 		got := c.Get(fiber.HeaderAuthorization)
@@ -60,9 +63,9 @@ func (s *Server) serveMetrics(c *fiber.Ctx) error {
 			return core.E("metrics", core.Unauthenticated, "send Authorization: Bearer <metrics.token>")
 		}
 	} else {
-		peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
-		if !ok || !peer.Unmap().IsLoopback() {
-			return core.E("metrics", core.Forbidden, "/metrics answers only loopback clients; set metrics.token to allow others")
+		client, err := netip.ParseAddr(clientIPOf(c))
+		if err != nil || !client.Unmap().IsLoopback() {
+			return core.E("metrics", core.Forbidden, "/metrics answers only loopback clients (not requests forwarded for remote ones); set metrics.token to allow others")
 		}
 	}
 	return s.metrics.handler(c)

@@ -45,6 +45,8 @@ func (s *Server) openAPIDoc() fiber.Map {
 			op["security"] = []fiber.Map{{"apiKey": []string{}}, {"userToken": []string{}}, {"session": []string{}}}
 		case "user_token":
 			op["security"] = []fiber.Map{{"userToken": []string{}}, {"session": []string{}}}
+		case "optional":
+			op["security"] = []fiber.Map{{}, {"userToken": []string{}}, {"session": []string{}}}
 		case "metrics":
 			op["security"] = []fiber.Map{{"metricsToken": []string{}}, {}}
 		}

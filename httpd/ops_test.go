@@ -63,7 +63,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if len(missing) > 0 || len(extra) > 0 {
 		t.Fatalf("openapi.json and the routes differ\nregistered, not described: %v\ndescribed, not registered: %v", missing, extra)
 	}
-	for _, want := range []string{"POST /v1/auth", "POST /v1/teams/{team_id}/api_keys", "GET /v1.1/teams/{team_id}/spaces"} {
+	for _, want := range []string{"POST /v1/auth", "POST /v1/teams/{team_id}/api_keys", "GET /v1.1/teams/{team_id}/spaces",
+		"GET /v1.1/teams/{team_id}/events", "GET /v1.1/teams/{team_id}/activities"} {
 		if !described[want] {
 			t.Errorf("openapi.json lacks %s", want)
 		}

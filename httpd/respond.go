@@ -117,14 +117,23 @@ func jsonTypeName(t reflect.Type) string {
 	return t.String()
 }
 
+// maxListOffset bounds how far into a list a page may start; past it
+// (page-1)*limit would at worst overflow and at best ask for a scan of a
+// billion records.
+const maxListOffset = 1_000_000_000
+
 // listQuery is a v1.1 list's paging: page (0 and 1 both mean the first),
 // limit (default 20, at most maxLimit) and sort.
 func listQuery(c *fiber.Ctx, op string) (core.Page, int, error) {
 	const maxLimit, defLimit = 100, 20
 	page, limit := 1, defLimit
-	if v := c.Query("page"); v != "" {
+	pageText := c.Query("page")
+	if v := pageText; v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
+			if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
+				return core.Page{}, 0, core.Invalidf(op, "page", "page %s is too large: a page may start at most %d records in", v, maxListOffset)
+			}
 			return core.Page{}, 0, core.Invalidf(op, "page", "page must be a whole number ≥ 0 (0 and 1 both mean the first page); got %q", v)
 		}
 		if n > 1 {
@@ -140,6 +149,9 @@ func listQuery(c *fiber.Ctx, op string) (core.Page, int, error) {
 			return core.Page{}, 0, core.Invalidf(op, "limit", "limit %d is over the maximum of %d; page through the list instead", n, maxLimit)
 		}
 		limit = n
+	}
+	if page-1 > maxListOffset/limit {
+		return core.Page{}, 0, core.Invalidf(op, "page", "page %s is too large for limit %d: a page may start at most %d records in", pageText, limit, maxListOffset)
 	}
 	return core.Page{Offset: (page - 1) * limit, Limit: limit, Sort: c.Query("sort")}, page, nil
 }

@@ -9,7 +9,7 @@ import (
 type route struct {
 	method  string
 	path    string // Fiber pattern, :name for parameters
-	auth    string // "none", "user" (X-API-KEY, X-User-Token or session cookie), "user_token" (no API keys), "metrics"
+	auth    string // "none", "user" (X-API-KEY, X-User-Token or session cookie), "user_token" (no API keys), "optional" (a user token or session if sent), "metrics"
 	summary string
 	handler fiber.Handler
 }
@@ -33,7 +33,7 @@ func (s *Server) routeTable() []route {
 		{"PUT", "/v1/users/me", "user_token", "Change the caller's name or time zone.", a(s.updateProfile)},
 		{"PUT", "/v1/users/me/password", "user_token", "Change the caller's password (current password required).", a(s.changePassword)},
 		{"GET", "/v1/invitations/:token", "none", "Describe a pending invitation.", s.getInvitation},
-		{"POST", "/v1/invitations/:token/accept", "none", "Accept an invitation (choosing a password if needed); returns a user token.", s.acceptInvitation},
+		{"POST", "/v1/invitations/:token/accept", "optional", "Accept an invitation; returns a user token. A new user chooses a password; an existing user (existing_user) sends their current password or accepts while logged in as that account.", s.acceptInvitation},
 
 		// Teams and members.
 		{"GET", "/v1/teams", "user", "The caller's teams.", a(s.listTeams)},
@@ -44,7 +44,8 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/teams/:team_id/members", "user", "Invite a member with a role; returns the invitation link.", a(s.addMember)},
 		{"PUT", "/v1/teams/:team_id/members/:member_id", "user", "Change a member's role.", a(s.updateMember)},
 		{"DELETE", "/v1/teams/:team_id/members/:member_id", "user", "Remove a member; their API keys stop working.", a(s.removeMember)},
-		{"GET", "/v1.1/teams/:team_id/events", "user", "The team's events, newest first (owner, admin).", a(s.listEvents)},
+		{"GET", "/v1.1/teams/:team_id/events", "user", "The team's events, newest first; sort=created_at for oldest first (owner, admin).", a(s.listEvents)},
+		{"GET", "/v1.1/teams/:team_id/activities", "user", "The team's events under MASV's name (activities), as GET /v1.1/teams/{team_id}/events.", a(s.listEvents)},
 
 		// API keys.
 		{"POST", "/v1/teams/:team_id/api_keys", "user_token", "Create an API key; the secret is returned once.", a(s.createAPIKey)},

@@ -58,15 +58,24 @@ func New(d Deps) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.metrics = newMetrics(prometheus.NewRegistry())
+	// Fiber believes X-Forwarded-Proto and X-Forwarded-Host (c.Protocol,
+	// c.Hostname) only from the trusted proxies, as clientIP does with
+	// X-Forwarded-For; with none configured, from nobody.
+	proxies := make([]string, 0, len(d.Config.TrustedProxies))
+	for _, p := range d.Config.TrustedProxies {
+		proxies = append(proxies, p.String())
+	}
 	s.app = fiber.New(fiber.Config{
-		AppName:               "haul",
-		DisableStartupMessage: true,
-		ErrorHandler:          s.handleError,
-		ReadTimeout:           d.Config.ReadTimeout,
-		IdleTimeout:           d.Config.IdleTimeout,
-		BodyLimit:             1 << 20, // control-plane bodies; uploads stream on their own routes
-		Network:               fiber.NetworkTCP,
-		ReadBufferSize:        16 << 10,
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          proxies,
+		AppName:                 "haul",
+		DisableStartupMessage:   true,
+		ErrorHandler:            s.handleError,
+		ReadTimeout:             d.Config.ReadTimeout,
+		IdleTimeout:             d.Config.IdleTimeout,
+		BodyLimit:               1 << 20, // control-plane bodies; uploads stream on their own routes
+		Network:                 fiber.NetworkTCP,
+		ReadBufferSize:          16 << 10,
 	})
 	s.app.Use(s.requestContext, s.accessLog, s.recoverPanic, s.requireJSON)
 	s.routes = s.routeTable()

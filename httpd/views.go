@@ -43,7 +43,9 @@ func userView(u *core.User) UserResponse {
 	return UserResponse{Email: u.Email, ID: u.ID, Level: "user", Name: u.Name, TimeZone: u.TimeZone}
 }
 
-// AuthResponse is MASV's login answer.
+// AuthResponse is MASV's login answer; POST /v1/auth answers exactly
+// these three keys. haul's own answers built on it (the UI's session
+// login, accepting an invitation) add Extra under "haul".
 type AuthResponse struct {
 	Teams []TeamRef      `json:"teams"`
 	Token string         `json:"token"`
@@ -51,20 +53,27 @@ type AuthResponse struct {
 	Extra *AuthExtraInfo `json:"haul,omitempty"`
 }
 
-// AuthExtraInfo is what haul adds to a login answer, kept apart from
-// MASV's fields.
+// AuthExtraInfo is what haul adds to its own login answers, kept apart
+// from MASV's fields.
 type AuthExtraInfo struct {
 	ExpiresAt          Time   `json:"expires_at"`
 	MustChangePassword bool   `json:"must_change_password"`
 	CSRFToken          string `json:"csrf_token,omitempty"`
 }
 
+// authView is MASV's login answer, without haul's extra.
 func authView(r *core.LoginResult) AuthResponse {
-	out := AuthResponse{Teams: []TeamRef{}, Token: r.Token, User: userView(&r.User),
-		Extra: &AuthExtraInfo{ExpiresAt: Time(r.ExpiresAt), MustChangePassword: r.User.MustChangePassword, CSRFToken: r.CSRFToken}}
+	out := AuthResponse{Teams: []TeamRef{}, Token: r.Token, User: userView(&r.User)}
 	for _, t := range r.Teams {
 		out.Teams = append(out.Teams, TeamRef{ID: t.ID, Name: t.Name, Subdomain: t.Subdomain})
 	}
+	return out
+}
+
+// authViewExtra is authView with haul's extra.
+func authViewExtra(r *core.LoginResult) AuthResponse {
+	out := authView(r)
+	out.Extra = &AuthExtraInfo{ExpiresAt: Time(r.ExpiresAt), MustChangePassword: r.User.MustChangePassword, CSRFToken: r.CSRFToken}
 	return out
 }
 

@@ -100,6 +100,9 @@ type Auth struct {
 	// MaxConcurrentHashes caps concurrent argon2id checks, so a burst of
 	// logins cannot exhaust memory (each check uses Argon2MemoryKiB).
 	MaxConcurrentHashes int `toml:"max_concurrent_hashes"`
+	// HashMaxWait is how long a password check waits for a free slot
+	// before the client is told to retry (503 with Retry-After).
+	HashMaxWait Duration `toml:"hash_max_wait"`
 	// Argon2MemoryKiB is argon2id's memory cost for new password hashes.
 	// Existing hashes keep the parameters they were made with.
 	Argon2MemoryKiB int `toml:"argon2_memory_kib"`
@@ -247,6 +250,7 @@ func Default() Config {
 			LoginAccountBurst:     10,
 			LoginAccountPerMinute: 5,
 			MaxConcurrentHashes:   2,
+			HashMaxWait:           Duration{3 * time.Second},
 			Argon2MemoryKiB:       64 * 1024,
 			Argon2Time:            2,
 			Argon2Threads:         2,

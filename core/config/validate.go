@@ -58,6 +58,7 @@ func (c *Config) Validate() error {
 	v.intRange("auth.login_account_burst", a.LoginAccountBurst, 1, 1<<20)
 	v.intRange("auth.login_account_per_minute", a.LoginAccountPerMinute, 1, 1<<20)
 	v.intRange("auth.max_concurrent_hashes", a.MaxConcurrentHashes, 1, 1024)
+	v.duration("auth.hash_max_wait", a.HashMaxWait, false)
 	v.intRange("auth.argon2_time", a.Argon2Time, 1, 100)
 	v.intRange("auth.argon2_threads", a.Argon2Threads, 1, 255)
 	// argon2 needs at least 8 KiB per thread; 4 GiB per check is already

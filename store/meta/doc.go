@@ -41,9 +41,12 @@
 //	key_team/<team id>/<id>           list entry
 //	space/<id>                        core.Teamspace
 //	space_team/<team id>/<id>         list entry
+//	space_name/<team id>/<name>       teamspace id; unique per team, name lower-cased (since schema 2)
 //	sess/<id>                         core.Session
 //	sess_user/<user id>/<id>          list entry
 //	ev/<team id>/<event id>           core.Event; ULIDs make key order time order
+//	ev/_system/<event id>             core.Event without a team (core.SystemEvents), e.g. a
+//	                                  failed login for an unknown email
 //	blk/<team id>/<32-byte address>   core.BlockEntry in a binary codec (block.go)
 //
 // The schema version is the number of migrations applied to a data

@@ -9,17 +9,30 @@ import (
 	"haul/core"
 )
 
+// systemEvents is the key part that stands for the team of system events
+// (core.SystemEvents). Team ids are ULIDs, so it names no team.
+const systemEvents = "_system"
+
+// eventTeam returns the key part of an event's team.
+func eventTeam(op, teamID string) (string, error) {
+	if teamID == core.SystemEvents {
+		return systemEvents, nil
+	}
+	return teamID, checkID(op, "team_id", teamID)
+}
+
 // AddEvent appends an event. Events are never replaced: an id already
-// stored is refused with Exists.
+// stored is refused with Exists. An event without a team is a system event.
 func (t *tx) AddEvent(e *core.Event) error {
 	const op = "meta.AddEvent"
 	if err := checkID(op, "id", e.ID); err != nil {
 		return err
 	}
-	if err := checkID(op, "team_id", e.TeamID); err != nil {
+	team, err := eventTeam(op, e.TeamID)
+	if err != nil {
 		return err
 	}
-	k := key("ev", e.TeamID, e.ID)
+	k := key("ev", team, e.ID)
 	switch _, err := t.txn.Get(k); {
 	case err == nil:
 		return core.E(op, core.Exists, "event already exists")
@@ -29,12 +42,13 @@ func (t *tx) AddEvent(e *core.Event) error {
 	return t.put(op, k, e, e.ID, nil, nil)
 }
 
-// Events scans the team's events from the newest. It counts every match,
-// but decodes a whole event only for those on the page; without a type
-// filter the scan reads keys only.
+// Events scans the team's events from the newest (from the oldest with
+// q.OldestFirst). It counts every match, but decodes a whole event only for
+// those on the page; without a type filter the scan reads keys only.
 func (t *tx) Events(q core.EventQuery) ([]*core.Event, int, error) {
 	const op = "meta.Events"
-	if err := checkID(op, "team_id", q.TeamID); err != nil {
+	team, err := eventTeam(op, q.TeamID)
+	if err != nil {
 		return nil, 0, err
 	}
 	if q.Offset < 0 {
@@ -43,14 +57,18 @@ func (t *tx) Events(q core.EventQuery) ([]*core.Event, int, error) {
 	if q.Limit < 0 {
 		return nil, 0, core.Invalidf(op, "limit", "limit is negative")
 	}
-	p := prefix("ev", q.TeamID)
-	it := t.iterator(p, true, false)
+	p := prefix("ev", team)
+	it := t.iterator(p, !q.OldestFirst, false)
 	defer it.Close()
 	var (
 		page  []*core.Event
 		total int
 	)
-	for it.Seek(slices.Concat(p, []byte{0xff})); it.Valid(); it.Next() {
+	start := p
+	if !q.OldestFirst {
+		start = slices.Concat(p, []byte{0xff})
+	}
+	for it.Seek(start); it.Valid(); it.Next() {
 		item := it.Item()
 		if len(q.Types) > 0 {
 			var head struct {

@@ -58,6 +58,9 @@ func TestEvents(t *testing.T) {
 		{"two types", core.EventQuery{TeamID: team, Types: []string{core.EvLoginFailed, core.EvTeamUpdated}, Limit: 4}, pick(8, 7, 5, 4), 6},
 		{"no such type", core.EventQuery{TeamID: team, Types: []string{core.EvLogout}}, nil, 0},
 		{"empty team", core.EventQuery{TeamID: core.NewID()}, nil, 0},
+		{"oldest first", core.EventQuery{TeamID: team, OldestFirst: true}, pick(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), 10},
+		{"oldest first paged", core.EventQuery{TeamID: team, OldestFirst: true, Offset: 3, Limit: 3}, pick(3, 4, 5), 10},
+		{"oldest first one type", core.EventQuery{TeamID: team, OldestFirst: true, Types: []string{core.EvLoginSucceeded}, Limit: 3}, pick(0, 3, 6), 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,6 +79,25 @@ func TestEvents(t *testing.T) {
 	}
 
 	wantKind(t, tryUpdate(db, func(tx core.Tx) error { return tx.AddEvent(evs[3]) }), core.Exists)
+
+	// System events (no team) are kept apart from every team's.
+	sys := &core.Event{ID: core.NewID(), TeamID: core.SystemEvents, Type: core.EvLoginFailed, ActorEmail: "nobody@example.com", CreatedAt: when}
+	update(t, db, func(tx core.Tx) error { return tx.AddEvent(sys) })
+	view(t, db, func(tx core.Tx) error {
+		got, total, err := tx.Events(core.EventQuery{TeamID: core.SystemEvents})
+		if err != nil {
+			return err
+		}
+		if total != 1 {
+			t.Errorf("system events: total %d, want 1", total)
+		}
+		wantEqual(t, got, []*core.Event{sys})
+		_, total, err = tx.Events(core.EventQuery{TeamID: team})
+		if total != 10 {
+			t.Errorf("team events after a system event: total %d, want 10", total)
+		}
+		return err
+	})
 	wantKind(t, db.View(t.Context(), func(tx core.Tx) error {
 		_, _, err := tx.Events(core.EventQuery{TeamID: team, Limit: -1})
 		return err

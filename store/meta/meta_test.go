@@ -485,7 +485,8 @@ func TestInvalidIDs(t *testing.T) {
 		{"api key without team", func(tx core.Tx) error { return tx.PutAPIKey(&core.APIKey{ID: core.NewID()}) }},
 		{"teamspace without team", func(tx core.Tx) error { return tx.PutTeamspace(&core.Teamspace{ID: core.NewID()}) }},
 		{"session without user", func(tx core.Tx) error { return tx.PutSession(&core.Session{ID: core.NewID()}) }},
-		{"event without team", func(tx core.Tx) error { return tx.AddEvent(&core.Event{ID: core.NewID()}) }},
+		{"event without id", func(tx core.Tx) error { return tx.AddEvent(&core.Event{TeamID: core.NewID()}) }},
+		{"event team id with slash", func(tx core.Tx) error { return tx.AddEvent(&core.Event{ID: core.NewID(), TeamID: "a/b"}) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

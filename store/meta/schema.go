@@ -22,6 +22,7 @@ type migration struct {
 // i+1. Append only: a released step is never edited, renumbered or removed.
 var migrations = [...]migration{
 	{version: 1, name: "initial layout", up: func(*badger.Txn) error { return nil }},
+	{version: 2, name: "unique teamspace names", up: indexTeamspaceNames},
 }
 
 // SchemaVersion is the newest schema version this binary reads and writes.
@@ -101,6 +102,54 @@ func (db *DB) migrate(ms []migration) error {
 			return fmt.Errorf("meta: data directory %s: migration %d (%s): %w", db.dir, m.version, m.name, err)
 		}
 		db.log.Info("applied schema migration", "dir", db.dir, "version", m.version, "name", m.name)
+	}
+	return nil
+}
+
+// indexTeamspaceNames (migration 2) writes the space_name entry of every
+// teamspace. Before it, concurrent creates could give two teamspaces of a
+// team the same name (whatever the case): of such a pair the older keeps
+// the name and the newer is renamed "<name> (2)", "<name> (3)"..., so that
+// every name is unique as the entry requires.
+func indexTeamspaceNames(txn *badger.Txn) error {
+	const op = "meta.migrate"
+	t := &tx{txn: txn}
+	var spaces []*core.Teamspace
+	err := each(t, op, prefix("space"), func(s *core.Teamspace) bool {
+		spaces = append(spaces, s)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range spaces { // id order: oldest first
+		if s.Name == "" {
+			continue // no entry, as teamspaceEntries
+		}
+		name := s.Name
+		for i := 2; ; i++ {
+			owner, taken, err := t.lookup(op, spaceNameKey(s.TeamID, name))
+			if err != nil {
+				return err
+			}
+			if !taken || owner == s.ID {
+				break
+			}
+			name = fmt.Sprintf("%s (%d)", s.Name, i)
+		}
+		if name != s.Name {
+			s.Name = name
+			b, err := json.Marshal(s)
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(key("space", s.ID), b); err != nil {
+				return err
+			}
+		}
+		if err := txn.Set(spaceNameKey(s.TeamID, name), []byte(s.ID)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -42,6 +42,12 @@ func (t *tx) DeleteUserSessions(userID string) error {
 	return nil
 }
 
+// Sessions calls fn for every session, in id order, until fn returns
+// false.
+func (t *tx) Sessions(fn func(*core.Session) bool) error {
+	return each(t, "meta.Sessions", prefix("sess"), fn)
+}
+
 func sessionEntries(s *core.Session) []entry {
 	if s == nil {
 		return nil

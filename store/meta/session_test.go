@@ -55,3 +55,34 @@ func TestSessions(t *testing.T) {
 		return nil
 	})
 }
+
+func TestSessionsIterate(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	var want []*core.Session
+	update(t, db, func(tx core.Tx) error {
+		for i := range 5 {
+			s := &core.Session{ID: core.NewID(), UserID: core.NewID(), Kind: core.SessionToken, CreatedAt: when, ExpiresAt: when.Add(time.Duration(i) * time.Hour)}
+			want = append(want, s)
+			if err := tx.PutSession(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, db, func(tx core.Tx) error {
+		var got []*core.Session
+		if err := tx.Sessions(func(s *core.Session) bool { got = append(got, s); return true }); err != nil {
+			return err
+		}
+		wantEqual(t, got, want)
+		n := 0
+		if err := tx.Sessions(func(*core.Session) bool { n++; return n < 2 }); err != nil {
+			return err
+		}
+		if n != 2 {
+			t.Errorf("Sessions went on after fn returned false: %d calls", n)
+		}
+		return nil
+	})
+}

@@ -1,6 +1,10 @@
 package meta
 
-import "haul/core"
+import (
+	"strings"
+
+	"haul/core"
+)
 
 func (t *tx) Teamspace(id string) (*core.Teamspace, error) {
 	return get[core.Teamspace](t, "meta.Teamspace", "teamspace", key("space", id))
@@ -39,5 +43,17 @@ func teamspaceEntries(s *core.Teamspace) []entry {
 	if s == nil {
 		return nil
 	}
-	return []entry{{key: key("space_team", s.TeamID, s.ID)}}
+	es := []entry{{key: key("space_team", s.TeamID, s.ID)}}
+	if s.Name != "" {
+		es = append(es, entry{key: spaceNameKey(s.TeamID, s.Name), val: s.ID,
+			taken: "a teamspace with this name already exists in this team"})
+	}
+	return es
+}
+
+// spaceNameKey is the unique entry of a teamspace's name in its team,
+// compared lower-cased; an empty name has none. The name is the key's last part, so a slash in it
+// is harmless: the entry is only ever read whole, never by prefix.
+func spaceNameKey(teamID, name string) []byte {
+	return key("space_name", teamID, strings.ToLower(name))
 }

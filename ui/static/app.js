@@ -18,12 +18,18 @@ async function api(method, path, body) {
 }
 
 function show(id) {
-  for (const s of ["login", "invite", "home"]) $(s).hidden = s !== id;
+  for (const s of ["login", "invite", "password", "home"]) $(s).hidden = s !== id;
 }
 
 async function home() {
   try {
     const me = await api("GET", "/v1/users/me");
+    $("who").textContent = me.email;
+    if (me.must_change_password) {
+      // Everything else is refused until the generated password is replaced.
+      show("password");
+      return;
+    }
     const teams = await api("GET", "/v1/teams");
     $("who").textContent = me.email;
     $("teams").replaceChildren(...teams.map((t) => {
@@ -51,6 +57,19 @@ $("login-form").addEventListener("submit", async (ev) => {
   }
 });
 
+$("password-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  try {
+    await api("PUT", "/v1/users/me/password", { current_password: f.get("current_password"), new_password: f.get("new_password") });
+    ev.target.reset();
+    $("password-error").textContent = "";
+    await home();
+  } catch (e) {
+    $("password-error").textContent = e.message;
+  }
+});
+
 $("logout").addEventListener("click", async () => {
   try { await api("POST", "/v1/auth/logout"); } catch { /* already gone */ }
   sessionStorage.removeItem("haul.csrf");
@@ -64,7 +83,14 @@ async function invitation(token) {
     const inv = await api("GET", "/v1/invitations/" + encodeURIComponent(token));
     $("invite-team").textContent = inv.team_name;
     $("invite-email").textContent = inv.email;
-    $("invite-pw").hidden = !inv.password_required;
+    // The password field is always shown: an existing account proves
+    // itself with its password, a new one chooses a password.
+    const existing = !!inv.existing_user;
+    $("invite-existing").hidden = !existing;
+    $("invite-name").hidden = existing; // an existing account keeps its name
+    $("invite-pw-label").textContent = existing ? "Your password" : "Choose a password (10 characters or more)";
+    $("invite-pw-input").autocomplete = existing ? "current-password" : "new-password";
+    if (existing) $("invite-pw-input").removeAttribute("minlength");
     show("invite");
   } catch (e) {
     $("invite-error").textContent = e.message;
@@ -74,7 +100,7 @@ async function invitation(token) {
     ev.preventDefault();
     const f = new FormData(ev.target);
     try {
-      await api("POST", "/v1/invitations/" + encodeURIComponent(token) + "/accept", { name: f.get("name"), password: f.get("password") });
+      await api("POST", "/v1/invitations/" + encodeURIComponent(token) + "/accept", { name: f.get("name") || "", password: f.get("password") });
       history.replaceState(null, "", "/");
       show("login");
     } catch (e) {

@@ -5,16 +5,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -23,6 +26,7 @@ import (
 	"haul/core"
 	"haul/core/config"
 	"haul/httpd"
+	"haul/store/chunk"
 	"haul/store/meta"
 )
 
@@ -34,6 +38,7 @@ const usage = `haul: send and receive very large files.
 Usage:
   haul serve   [--config FILE] [--listen ADDR] [--data DIR]   run the appliance
   haul admin   <command> [--config FILE] [--data DIR] ...      operate on a stopped server's data
+  haul fsck    [--repair] [--rebuild-index] [--data DIR]      verify every stored block (server stopped)
   haul version                                                 print the version
 
 Admin commands (run them while the server is stopped):
@@ -41,6 +46,8 @@ Admin commands (run them while the server is stopped):
   haul admin create-team --name NAME --owner-email EMAIL [--owner-password PW]
   haul admin list-users                                        list users and their teams
   haul admin rotate-keys                                       new signing key; old signatures stay valid until they expire
+  haul admin backup FILE                                       metadata backup (online through the running server, or offline)
+  haul admin restore FILE                                      load a backup into a data directory without metadata
 
 Configuration: a TOML file (see config.example.toml); every key can also be
 set as HAUL_<SECTION>_<KEY>, e.g. HAUL_SERVER_LISTEN=:9000.
@@ -63,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stdout, stderr)
 	case "admin":
 		return admin(args[1:], stdout, stderr)
+	case "fsck":
+		return fsck(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "haul", version)
 		return nil
@@ -113,11 +122,36 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 
 // appliance is the opened data directory and the service over it.
 type appliance struct {
-	db  *meta.DB
-	svc *core.Service
+	db     *meta.DB
+	chunks *chunk.Store
+	svc    *core.Service
 }
 
-func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*appliance, error) {
+// close closes the chunk store, then the metadata store.
+func (a *appliance) close() error {
+	err := a.chunks.Close()
+	if cerr := a.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// chunkConfig is the chunk store's configuration.
+func chunkConfig(cfg config.Config, allowReplaced bool, log *slog.Logger) chunk.Config {
+	return chunk.Config{
+		Dirs: cfg.ChunkDirs(), BlockSize: int64(cfg.Storage.BlockSize),
+		DataShards: cfg.Storage.DataShards, ParityShards: cfg.Storage.ParityShards,
+		AllowReplaced: allowReplaced, Logger: log,
+	}
+}
+
+// openOptions vary how a command opens the data directory.
+type openOptions struct {
+	// allowReplaced accepts empty replacement data directories (fsck --repair).
+	allowReplaced bool
+}
+
+func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOptions) (*appliance, error) {
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
@@ -130,18 +164,27 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*appliance,
 		db.Close()
 		return nil, err
 	}
+	if cfg.Storage.Backend != "local" {
+		db.Close()
+		return nil, fmt.Errorf("storage.backend = %q is not available in this release; use \"local\"", cfg.Storage.Backend)
+	}
+	chunks, err := chunk.Open(chunkConfig(cfg, opts.allowReplaced, log), db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	a := cfg.Auth
 	hasher := core.NewHasher(core.HashParams{MemoryKiB: uint32(a.Argon2MemoryKiB), Time: uint32(a.Argon2Time), Threads: uint8(a.Argon2Threads)}, a.MaxConcurrentHashes)
 	hasher.SetMaxWait(a.HashMaxWait.Duration)
 	svc := core.NewService(core.Deps{
-		Store: db, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL,
+		Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL,
 		Auth: core.AuthConfig{
 			TokenTTL: a.TokenTTL.Duration, SessionTTL: a.SessionTTL.Duration, InviteTTL: a.InviteTTL.Duration,
 			LoginIPBurst: a.LoginIPBurst, LoginIPPerMinute: float64(a.LoginIPPerMinute),
 			LoginAccountBurst: a.LoginAccountBurst, LoginAccountPerMinute: float64(a.LoginAccountPerMinute),
 		},
 	})
-	return &appliance{db: db, svc: svc}, nil
+	return &appliance{db: db, chunks: chunks, svc: svc}, nil
 }
 
 func serve(args []string, stdout, stderr io.Writer) error {
@@ -160,13 +203,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	app, err := open(ctx, cfg, log)
+	app, err := open(ctx, cfg, log, openOptions{})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := app.db.Close(); err != nil {
-			log.Error("closing the metadata store", "err", err)
+		if err := app.close(); err != nil {
+			log.Error("closing the stores", "err", err)
 		}
 	}()
 	boot, err := app.svc.Bootstrap(ctx, core.BootstrapRequest{
@@ -188,15 +231,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			ReadTimeout: cfg.Server.ReadHeaderTimeout.Duration, IdleTimeout: cfg.Server.IdleTimeout.Duration, Version: version,
 		},
 	})
-	// The session sweeper stops, and is waited for, before Badger closes.
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	swept := make(chan struct{})
-	go func() {
-		defer close(swept)
-		app.svc.RunSessionSweeper(sweepCtx, sessionSweepEvery)
-	}()
-	defer func() { stopSweep(); <-swept }()
+	// Background work stops, and is waited for, before the stores close.
+	stopLoops := runLoops(ctx,
+		func(ctx context.Context) { app.svc.RunSessionSweeper(ctx, sessionSweepEvery) },
+		func(ctx context.Context) { app.chunks.RunScrub(ctx, int64(cfg.Storage.ScrubRate), scrubEvery) },
+		func(ctx context.Context) { app.chunks.RunGC(ctx, gcThreshold, gcEvery) },
+		func(ctx context.Context) { app.db.RunSnapshots(ctx, cfg.ChunkDirs(), snapshotEvery, 2) },
+		func(ctx context.Context) { serveAdminSocket(ctx, cfg.Server.DataDir, app.db, log) },
+	)
+	defer stopLoops()
 
+	log.Info("storage", "layout", cfg.StorageSummary())
 	log.Info("haul started", "version", version, "listen", ln.Addr().String(), "data_dir", cfg.Server.DataDir, "public_url", cfg.Server.PublicURL)
 	printLogin(stdout, cfg, boot)
 	err = srv.Serve(ctx, ln, cfg.Server.ShutdownTimeout.Duration)
@@ -204,8 +249,27 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// sessionSweepEvery is how often serve deletes expired sessions.
-const sessionSweepEvery = time.Hour
+// How often serve's background work runs.
+const (
+	sessionSweepEvery = time.Hour        // delete expired sessions
+	scrubEvery        = 6 * time.Hour    // pause between scrub passes (each paced by storage.scrub_rate)
+	gcEvery           = 10 * time.Minute // compaction passes
+	gcThreshold       = 0.5              // compact segments less than half live
+	snapshotEvery     = 6 * time.Hour    // metadata snapshots into every data directory
+)
+
+// runLoops starts each Run-style function in its own goroutine with a
+// context derived from ctx; the returned function cancels them and waits
+// until every one has returned.
+func runLoops(ctx context.Context, loops ...func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, f := range loops {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	return func() { cancel(); wg.Wait() }
+}
 
 // printLogin tells the operator how to log in. A generated password is
 // shown this once.
@@ -250,11 +314,17 @@ func admin(args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 	ctx := context.Background()
-	app, err := open(ctx, cfg, log)
+	switch cmd {
+	case "backup":
+		return adminBackup(ctx, cfg, fs.Args(), stdout, log)
+	case "restore":
+		return adminRestore(cfg, fs.Args(), stdout, log)
+	}
+	app, err := open(ctx, cfg, log, openOptions{})
 	if err != nil {
 		return fmt.Errorf("%w (haul admin works on a stopped server's data directory)", err)
 	}
-	defer app.db.Close()
+	defer app.close()
 	switch cmd {
 	case "reset-password":
 		pw, err := app.svc.ResetPassword(ctx, *email, *password)
@@ -296,4 +366,173 @@ func admin(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown admin command %q; run haul with no arguments for usage", cmd)
 	}
 	return nil
+}
+
+// adminSocket is the Unix socket a running server answers operator
+// requests on (haul admin backup), inside the data directory so only the
+// account that owns the data can reach it.
+func adminSocket(dataDir string) string { return filepath.Join(dataDir, "admin.sock") }
+
+// serveAdminSocket serves GET /backup on the admin socket until ctx ends.
+func serveAdminSocket(ctx context.Context, dataDir string, db *meta.DB, log *slog.Logger) {
+	path := adminSocket(dataDir)
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		log.Warn("admin socket unavailable; haul admin backup will need the server stopped", "path", path, "err", err)
+		return
+	}
+	os.Chmod(path, 0o600)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if err := db.Backup(w); err != nil {
+			log.Error("online backup failed", "err", err)
+		}
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); hs.Close() }()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("admin socket", "err", err)
+	}
+	os.Remove(path)
+}
+
+// adminBackup writes a consistent backup of the metadata (users, teams,
+// keys, signing keys, file records, block index) to the file named in
+// args: from the running server through its admin socket, or from the
+// data directory when the server is stopped.
+func adminBackup(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
+	if len(args) != 1 {
+		return errors.New("usage: haul admin backup [--data DIR] FILE")
+	}
+	out := args[0]
+	tmp := out + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	how, err := writeBackup(ctx, cfg, f, log)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Backup of the metadata written to %s (%s).\nFile data stays in the data directories; restore with: haul admin restore %s --data NEW_DIR\n", out, how, out)
+	return nil
+}
+
+func writeBackup(ctx context.Context, cfg config.Config, w io.Writer, log *slog.Logger) (string, error) {
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", adminSocket(cfg.Server.DataDir))
+	}}}
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://haul/backup", nil)
+	if res, err := client.Do(req); err == nil {
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("the running server answered %s", res.Status)
+		}
+		_, err := io.Copy(w, res.Body)
+		return "online, from the running server", err
+	}
+	db, err := meta.Open(filepath.Join(cfg.Server.DataDir, "meta"), log)
+	if err != nil {
+		return "", fmt.Errorf("%w (is the server running without its admin socket?)", err)
+	}
+	defer db.Close()
+	return "offline, server stopped", db.Backup(w)
+}
+
+// adminRestore loads a backup into a data directory that has no metadata
+// yet. The data directories' segments must be those the backup describes
+// (the same disks, or copies of them).
+func adminRestore(cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
+	if len(args) != 1 {
+		return errors.New("usage: haul admin restore [--data DIR] FILE")
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	db, err := meta.Restore(filepath.Join(cfg.Server.DataDir, "meta"), f, log)
+	if err != nil {
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Metadata restored into %s. Run haul fsck --data %s to check every block, then start haul.\n", cfg.Server.DataDir, cfg.Server.DataDir)
+	return nil
+}
+
+// errDamage makes haul fsck exit non-zero while damage remains.
+var errDamage = errors.New("damage remains: run haul fsck --repair")
+
+// fsck verifies the chunk store of a stopped server: every shard of every
+// block, orphans in the segments; --repair rebuilds what parity allows
+// (and refills a replaced, empty data directory); --rebuild-index first
+// rebuilds the block index from the segments alone.
+func fsck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fsck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var df dataFlags
+	df.register(fs, false)
+	repair := fs.Bool("repair", false, "rebuild damaged shards from parity and refill replaced directories")
+	rebuild := fs.Bool("rebuild-index", false, "rebuild the block index from the segments before checking")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := df.load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx := context.Background()
+	if *rebuild {
+		db, err := meta.Open(filepath.Join(cfg.Server.DataDir, "meta"), log)
+		if err != nil {
+			return fmt.Errorf("%w (haul fsck needs the server stopped)", err)
+		}
+		if err := db.DropBlockIndex(); err != nil {
+			db.Close()
+			return err
+		}
+		// File records (and so block references) arrive with packages;
+		// until then every rebuilt block starts unreferenced.
+		rep, err := chunk.RebuildIndex(ctx, chunkConfig(cfg, *repair, log), chunk.RebuildMeta{Store: db})
+		db.Close()
+		if err != nil {
+			return err
+		}
+		printJSON(stdout, "index rebuilt", rep)
+	}
+	app, err := open(ctx, cfg, log, openOptions{allowReplaced: *repair})
+	if err != nil {
+		return fmt.Errorf("%w (haul fsck needs the server stopped)", err)
+	}
+	defer app.close()
+	rep, err := app.chunks.Fsck(ctx, *repair)
+	if err != nil {
+		return err
+	}
+	printJSON(stdout, "fsck", rep)
+	if !rep.OK() {
+		return errDamage
+	}
+	fmt.Fprintln(stdout, "fsck: every block verifies")
+	return nil
+}
+
+func printJSON(w io.Writer, title string, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintf(w, "%s: %s\n", title, b)
 }

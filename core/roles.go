@@ -22,6 +22,9 @@ const (
 	ActTeamspaceAll    Action = "teamspace.read_all" // every teamspace of the team
 	ActTeamspaceManage Action = "teamspace.manage"   // create, update, delete, members
 	ActEventList       Action = "event.list"
+	// ActSystemStorage reads the appliance's storage figures; granted to
+	// anyone holding an allowed role in at least one team.
+	ActSystemStorage Action = "system.storage"
 )
 
 var (
@@ -49,6 +52,7 @@ var permissions = map[Action][]Role{
 	ActTeamspaceAll:      managers,
 	ActTeamspaceManage:   managers,
 	ActEventList:         managers,
+	ActSystemStorage:     managers,
 }
 
 // describe says in words what an action is, for error messages.
@@ -66,6 +70,7 @@ var describe = map[Action]string{
 	ActTeamspaceAll:      "reading every teamspace",
 	ActTeamspaceManage:   "managing teamspaces",
 	ActEventList:         "reading the team's events",
+	ActSystemStorage:     "reading the appliance's storage figures",
 }
 
 // String describes the action in words.

@@ -29,7 +29,10 @@ var DefaultAuthConfig = AuthConfig{
 
 // Deps are what a Service needs.
 type Deps struct {
-	Store  Store
+	Store Store
+	// Chunks is the chunk store holding file data; nil until the data
+	// plane is wired (tests of the control plane run without it).
+	Chunks ChunkStore
 	Keys   *Keyring
 	Hasher *Hasher
 	Logger *slog.Logger
@@ -45,6 +48,7 @@ type Deps struct {
 // it reads or changes anything.
 type Service struct {
 	store     Store
+	chunks    ChunkStore
 	keys      *Keyring
 	hasher    *Hasher
 	log       *slog.Logger
@@ -84,7 +88,7 @@ func NewService(d Deps) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		store: d.Store, keys: d.Keys, hasher: d.Hasher, log: log, auth: a,
+		store: d.Store, chunks: d.Chunks, keys: d.Keys, hasher: d.Hasher, log: log, auth: a,
 		publicURL: d.PublicURL, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) },
 		ipLimit:      NewLimiter(a.LoginIPBurst, a.LoginIPPerMinute),
 		accountLimit: NewLimiter(a.LoginAccountBurst, a.LoginAccountPerMinute),

@@ -15,6 +15,7 @@ import (
 
 	"haul/core"
 	"haul/httpd"
+	"haul/store/chunk"
 	"haul/store/meta"
 )
 
@@ -91,7 +92,12 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	svc := core.NewService(core.Deps{Store: db, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth})
+	chunks, err := chunk.Open(chunk.Config{Dirs: []string{t.TempDir()}, BlockSize: 64 << 10, DataShards: 4, ParityShards: 2, Logger: log}, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chunks.Close() })
+	svc := core.NewService(core.Deps{Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth})
 	boot, err := svc.Bootstrap(ctx, core.BootstrapRequest{TeamName: "Studio", OwnerEmail: ownerEmail, OwnerPassword: ownerPassword})
 	if err != nil {
 		t.Fatal(err)

@@ -185,6 +185,9 @@ func matrixRows() []roleRow {
 		{"event.list", [5]roleWant{{200, 200}, {200, 200}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
 			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/events", nil, c.cr)
 		}},
+		{"system.storage", [5]roleWant{{200, 200}, {200, 200}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			return c.e.do("GET", "/v1/system/storage", nil, c.cr)
+		}},
 		{"profile.get", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {200, noKey}}, func(c *roleCell) resp {
 			return c.e.do("GET", "/v1/users/me", nil, c.cr)
 		}},

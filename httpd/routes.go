@@ -45,6 +45,7 @@ func (s *Server) routeTable() []route {
 		{"PUT", "/v1/teams/:team_id/members/:member_id", "user", "Change a member's role.", a(s.updateMember)},
 		{"DELETE", "/v1/teams/:team_id/members/:member_id", "user", "Remove a member; their API keys stop working.", a(s.removeMember)},
 		{"GET", "/v1.1/teams/:team_id/events", "user", "The team's events, newest first; sort=created_at for oldest first (owner, admin).", a(s.listEvents)},
+		{"GET", "/v1/system/storage", "user", "Storage figures: capacity, physical and logical bytes, dedup, geometry, scrub, repairs (owner, admin).", a(s.systemStorage)},
 		{"GET", "/v1.1/teams/:team_id/activities", "user", "The team's events under MASV's name (activities), as GET /v1.1/teams/{team_id}/events.", a(s.listEvents)},
 
 		// API keys.

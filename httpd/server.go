@@ -58,6 +58,7 @@ func New(d Deps) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.metrics = newMetrics(prometheus.NewRegistry())
+	s.metrics.reg.MustRegister(NewStorageCollector(s.svc.ChunkStats, 30*time.Second))
 	// Fiber believes X-Forwarded-Proto and X-Forwarded-Host (c.Protocol,
 	// c.Hostname) only from the trusted proxies, as clientIP does with
 	// X-Forwarded-For; with none configured, from nobody.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"time"
@@ -331,4 +332,39 @@ func (c Config) ChunkDirs() []string {
 		return append([]string(nil), c.Storage.DataDirs...)
 	}
 	return []string{filepath.Join(c.Server.DataDir, "chunks")}
+}
+
+// DirLossSurvive says how many whole data directories the storage
+// geometry survives losing: shards of a block are spread round-robin over
+// the directories, so one lost directory costs each block
+// ceil(shards/dirs) of its shards.
+func (c Config) DirLossSurvive() int {
+	dirs := max(1, len(c.Storage.DataDirs))
+	shards := c.Storage.DataShards + c.Storage.ParityShards
+	if shards == 0 {
+		return 0
+	}
+	per := (shards + dirs - 1) / dirs
+	return c.Storage.ParityShards / per
+}
+
+// StorageSummary says in a sentence what the storage layout protects
+// against, for the log at start.
+func (c Config) StorageSummary() string {
+	st := c.Storage
+	dirs := len(c.ChunkDirs())
+	s := fmt.Sprintf("%d+%d shards per block over %d data director", st.DataShards, st.ParityShards, dirs)
+	if dirs == 1 {
+		s += "y"
+	} else {
+		s += "ies"
+	}
+	if st.ParityShards == 0 {
+		return s + ": no parity, so damaged data cannot be repaired"
+	}
+	s += fmt.Sprintf(": repairs up to %d damaged shards per block", st.ParityShards)
+	if n := c.DirLossSurvive(); n > 0 && dirs > 1 {
+		return s + fmt.Sprintf(" and survives losing %d whole director%s", n, map[bool]string{true: "y", false: "ies"}[n == 1])
+	}
+	return s + "; losing a whole directory loses data (add data_dirs on separate disks to survive one)"
 }

@@ -53,7 +53,7 @@ shutdown_timeout = "5s"
 [storage]
 block_size = 1048576
 scrub_rate = "0"
-data_dirs = ["/disk1", "/disk2"]
+data_dirs = ["/disk1", "/disk2", "/disk3", "/disk4", "/disk5"]
 s3 = { bucket = "other", path_style = false }
 
 [auth]
@@ -74,7 +74,7 @@ from = "Haul <noreply@example.com>"
 	want.Server.ShutdownTimeout = Duration{5 * time.Second}
 	want.Storage.BlockSize = MiB
 	want.Storage.ScrubRate = 0
-	want.Storage.DataDirs = []string{"/disk1", "/disk2"}
+	want.Storage.DataDirs = []string{"/disk1", "/disk2", "/disk3", "/disk4", "/disk5"}
 	want.Storage.S3.Bucket = "other"
 	want.Storage.S3.PathStyle = false
 	want.Auth.Argon2MemoryKiB = 19456

@@ -96,6 +96,11 @@ func (c *Config) Validate() error {
 	}
 	v.intRange("storage.data_shards", st.DataShards, 1, 128)
 	v.intRange("storage.parity_shards", st.ParityShards, 0, 128)
+	if n := len(st.DataDirs); n > 1 && st.ParityShards > 0 && st.DataShards > 0 && c.DirLossSurvive() == 0 {
+		per := (st.DataShards + st.ParityShards + n - 1) / n
+		v.addf("storage.data_dirs", "%d directories with %d+%d shards: losing one directory costs each block %d shards but parity covers %d, so no directory loss is survivable; use at least %d directories or more parity_shards",
+			n, st.DataShards, st.ParityShards, per, st.ParityShards, (st.DataShards+st.ParityShards+st.ParityShards-1)/st.ParityShards)
+	}
 	if st.DataShards+st.ParityShards > 256 {
 		v.addf("storage.parity_shards", "data_shards + parity_shards is %d; want at most 256", st.DataShards+st.ParityShards)
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"reflect"
@@ -172,5 +173,42 @@ func TestChunkDirs(t *testing.T) {
 	got[0] = "changed"
 	if c.Storage.DataDirs[0] != "/disk1" {
 		t.Error("ChunkDirs returned the config's own slice")
+	}
+}
+
+func TestDirLossLayout(t *testing.T) {
+	for _, tc := range []struct {
+		dirs, data, parity int
+		survive            int
+		refused            bool
+	}{
+		{1, 8, 2, 0, false}, // one directory: parity is for bit rot
+		{10, 8, 2, 2, false},
+		{5, 8, 2, 1, false},
+		{4, 8, 2, 0, true}, // 3 shards per directory, parity 2
+		{3, 4, 0, 0, false},
+		{6, 4, 2, 2, false},
+	} {
+		c := Default()
+		c.Storage.DataShards, c.Storage.ParityShards = tc.data, tc.parity
+		c.Storage.DataDirs = nil
+		for i := range tc.dirs {
+			if tc.dirs > 1 {
+				c.Storage.DataDirs = append(c.Storage.DataDirs, fmt.Sprintf("/disk%d", i))
+			}
+		}
+		if got := c.DirLossSurvive(); got != tc.survive {
+			t.Errorf("%d dirs %d+%d: survives %d, want %d", tc.dirs, tc.data, tc.parity, got, tc.survive)
+		}
+		err := c.Validate()
+		if (err != nil) != tc.refused {
+			t.Errorf("%d dirs %d+%d: Validate = %v, refused want %v", tc.dirs, tc.data, tc.parity, err, tc.refused)
+		}
+		if err != nil && !strings.Contains(err.Error(), "storage.data_dirs") {
+			t.Errorf("error does not name storage.data_dirs: %v", err)
+		}
+		if c.StorageSummary() == "" {
+			t.Error("empty summary")
+		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/klauspost/reedsolomon"
+
 	"haul/core"
 )
 
@@ -137,36 +139,151 @@ func (s *Store) readShard(r *reader, teamID string, h core.Hash, e *core.BlockEn
 	return data, nil
 }
 
-// rebuild reads every shard it can, reconstructs the missing ones from
-// parity, checks the block against its address, writes the range, and
-// repairs the bad shards in place of the old.
+// rebuild verifies the whole block (checkBlock, with the team's key so
+// the block is checked against its address), writes the range, then
+// repairs the bad shards.
 func (s *Store) rebuild(ctx context.Context, r *reader, team core.TeamKey, b core.Block, e *core.BlockEntry, lo, hi int64, w io.Writer) error {
+	c, err := s.checkBlock(ctx, r, team.TeamID, b.Hash, e, checkOpts{key: &team, repair: true,
+		deliver: func(data []byte) error {
+			if _, err := w.Write(data[lo:hi]); err != nil {
+				return core.Wrap("chunk.read", err)
+			}
+			return nil
+		}})
+	if core.Is(err, core.NotFound) {
+		return &core.Error{Op: "chunk.read", Kind: core.Corrupt, Err: err,
+			Msg: fmt.Sprintf("block %s of this file is missing from the block index; run haul fsck", b.Hash.Short())}
+	}
+	if err != nil {
+		return err
+	}
+	if c.repairErr != nil {
+		s.log.Warn("repairing a block failed; it will be tried again by the next read or scrub", "block", b.Hash.Short(), "err", c.repairErr)
+	}
+	return nil
+}
+
+// checkOpts says what checkBlock does beyond verifying.
+type checkOpts struct {
+	// key, when known, checks the rebuilt block against its address.
+	// Without it (scrub and fsck do not know team keys) a block with more
+	// good shards than data shards is checked for agreement with its
+	// parity instead.
+	key *core.TeamKey
+	// repair rewrites the bad shards.
+	repair bool
+	// rebalance also moves good shards off directories holding more of
+	// the block's shards than the geometry allows (after a read repaired
+	// into another directory while one was missing).
+	rebalance bool
+	// deliver, if set, gets the verified block's bytes (key required)
+	// before any repair, so a read answers first; its error is returned
+	// and nothing is repaired.
+	deliver func(data []byte) error
+}
+
+// checked is what checkBlock found and did.
+type checked struct {
+	e         *core.BlockEntry // the entry verified (refreshed if it changed meanwhile)
+	data      []byte           // the block's bytes (aliases the reader's buffer), only with a key
+	read      int64            // bytes of shard data read
+	bad       []int            // shards missing, unreadable or failing their checks
+	misplaced int              // good shards beyond their directory's share of the block
+	repaired  int              // bad shards rewritten and re-indexed
+	moved     int              // misplaced shards rewritten elsewhere and re-indexed
+	repairErr error            // why repairing failed, if it did
+}
+
+// checkBlock verifies every shard of a block (headers and CRCs, as
+// readShard), rebuilds the bad ones from parity, checks the result and,
+// with opts.repair, writes the rebuilt shards back (see repair). It is the
+// one verify-and-repair path of reads, scrub and fsck. When shards are
+// bad it first looks the entry up again: one that changed meanwhile
+// (repaired, compacted) is verified afresh; one that is gone yields the
+// index's NotFound error. A block that cannot be rebuilt is Corrupt.
+func (s *Store) checkBlock(ctx context.Context, r *reader, teamID string, h core.Hash, e *core.BlockEntry, opts checkOpts) (checked, error) {
+	c, shards, err := s.verifyBlock(r, teamID, h, e, opts.key)
+	if err != nil || len(c.bad) > 0 {
+		cur, lerr := s.lookup(ctx, teamID, h)
+		if lerr != nil {
+			return c, lerr
+		}
+		if !sameShards(cur, e) {
+			read := c.read
+			c, shards, err = s.verifyBlock(r, teamID, h, cur, opts.key)
+			c.read += read
+		}
+	}
+	if err != nil {
+		return c, err
+	}
+	if opts.deliver != nil {
+		if err := opts.deliver(c.data); err != nil {
+			return c, err
+		}
+	}
+	if opts.rebalance {
+		c.misplaced = len(s.misplaced(c.e, c.bad, true))
+	}
+	if !opts.repair {
+		return c, nil
+	}
+	var move []int
+	if opts.rebalance {
+		move = s.misplaced(c.e, c.bad, false)
+	}
+	if len(c.bad) > 0 || len(move) > 0 {
+		c.repaired, c.moved, c.repairErr = s.repair(ctx, teamID, h, c.e, shards, c.bad, move)
+	}
+	return c, nil
+}
+
+// verifyBlock reads every shard of the block and reconstructs the bad
+// ones. The shards it returns alias r's buffers.
+func (s *Store) verifyBlock(r *reader, teamID string, h core.Hash, e *core.BlockEntry, key *core.TeamKey) (checked, [][]byte, error) {
 	const op = "chunk.rebuild"
+	c := checked{e: e}
 	k, m := int(e.Data), int(e.Parity)
+	if k == 0 || len(e.Shards) != k+m {
+		return c, nil, &core.Error{Op: op, Kind: core.Corrupt, Msg: fmt.Sprintf("block %s has a damaged index entry", h.Short())}
+	}
+	sl := int(shardLen(e.Len, k))
 	shards := make([][]byte, k+m)
-	var bad []int
 	for i := range k + m {
-		d, err := s.readShard(r, team.TeamID, b.Hash, e, i)
+		c.read += int64(sl)
+		d, err := s.readShard(r, teamID, h, e, i)
 		if err != nil {
-			bad = append(bad, i)
+			c.bad = append(c.bad, i)
 			continue
 		}
 		shards[i] = d
 	}
-	if len(bad) > m {
-		return &core.Error{Op: op, Kind: core.Corrupt,
-			Msg: fmt.Sprintf("block %s lost %d of its %d shards and parity covers %d: its data cannot be rebuilt", b.Hash.Short(), len(bad), k+m, m)}
+	if len(c.bad) > m {
+		return c, nil, &core.Error{Op: op, Kind: core.Corrupt,
+			Msg: fmt.Sprintf("block %s lost %d of its %d shards and parity covers %d: its data cannot be rebuilt", h.Short(), len(c.bad), k+m, m)}
 	}
-	if len(bad) > 0 {
-		enc, err := s.encoder(k, m)
-		if err != nil {
-			return core.Wrap(op, err)
+	var enc reedsolomon.Encoder
+	if m > 0 && (len(c.bad) > 0 || key == nil) {
+		var err error
+		if enc, err = s.encoder(k, m); err != nil {
+			return c, nil, core.Wrap(op, err)
 		}
+	}
+	if len(c.bad) > 0 {
 		if err := enc.Reconstruct(shards); err != nil {
-			return &core.Error{Op: op, Kind: core.Corrupt, Err: err, Msg: fmt.Sprintf("block %s cannot be rebuilt from parity", b.Hash.Short())}
+			return c, nil, &core.Error{Op: op, Kind: core.Corrupt, Err: err, Msg: fmt.Sprintf("block %s cannot be rebuilt from parity", h.Short())}
 		}
 	}
-	sl := int(shardLen(e.Len, k))
+	if key == nil {
+		// More good shards than needed: they must agree with each other.
+		if enc != nil && k+m-len(c.bad) > k {
+			if ok, err := enc.Verify(shards); err != nil || !ok {
+				return c, nil, &core.Error{Op: op, Kind: core.Corrupt, Err: err,
+					Msg: fmt.Sprintf("block %s: its shards pass their checksums but disagree with its parity", h.Short())}
+			}
+		}
+		return c, shards, nil
+	}
 	if cap(r.block) < k*sl {
 		r.block = make([]byte, k*sl)
 	}
@@ -174,99 +291,202 @@ func (s *Store) rebuild(ctx context.Context, r *reader, team core.TeamKey, b cor
 	for i := range k {
 		copy(block[i*sl:], shards[i])
 	}
-	data := block[:e.Len]
-	kh := keyedHash(team)
-	kh.Write(data)
+	c.data = block[:e.Len]
+	kh := keyedHash(*key)
+	kh.Write(c.data)
 	var sum core.Hash
 	kh.Sum(sum[:0])
-	if sum != b.Hash {
-		return &core.Error{Op: op, Kind: core.Corrupt, Msg: fmt.Sprintf("block %s does not match its address after reconstruction", b.Hash.Short())}
+	if sum != h {
+		return c, nil, &core.Error{Op: op, Kind: core.Corrupt, Msg: fmt.Sprintf("block %s does not match its address after reconstruction", h.Short())}
 	}
-	if _, err := w.Write(data[lo:hi]); err != nil {
-		return core.Wrap("chunk.read", err)
-	}
-	if len(bad) > 0 {
-		if err := s.repair(ctx, team.TeamID, b.Hash, e, shards, bad); err != nil {
-			s.log.Warn("repairing a block failed; it will be tried again by the next read or scrub", "block", b.Hash.Short(), "err", err)
-		}
-	}
-	return nil
+	return c, shards, nil
 }
 
-// repair appends fresh records for the bad shards, syncs them, and points
-// the index at them in one transaction (only where the index still points
-// at the old, bad location).
-func (s *Store) repair(ctx context.Context, teamID string, h core.Hash, e *core.BlockEntry, shards [][]byte, bad []int) error {
+// lookup reads a block's index entry; a missing one is the index's
+// NotFound error.
+func (s *Store) lookup(ctx context.Context, teamID string, h core.Hash) (*core.BlockEntry, error) {
+	var e *core.BlockEntry
+	err := s.meta.View(ctx, func(tx core.Tx) error {
+		var err error
+		e, err = tx.Block(teamID, h)
+		return err
+	})
+	return e, err
+}
+
+func sameShards(a, b *core.BlockEntry) bool {
+	if a.Len != b.Len || a.Data != b.Data || a.Parity != b.Parity || len(a.Shards) != len(b.Shards) {
+		return false
+	}
+	for i := range a.Shards {
+		if a.Shards[i] != b.Shards[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// repair appends fresh records for the bad shards (rebuilt) and the
+// shards to move, syncs them, and points the index at them in one
+// transaction (only where the index still points at the location they
+// were read from). It returns how many of each it re-indexed; rebuilt
+// shards count in the store's repairs.
+func (s *Store) repair(ctx context.Context, teamID string, h core.Hash, e *core.BlockEntry, shards [][]byte, bad, move []int) (repaired, moved int, err error) {
 	const op = "chunk.repair"
 	k, m := int(e.Data), int(e.Parity)
 	sl := len(shards[0])
 	rec := alignedBuf(int(recordSize(sl)))
-	fresh := make(map[int]core.ShardLoc, len(bad))
+	fix := append(append([]int(nil), bad...), move...)
+	dirs := s.repairDirs(e, fix)
+	fresh := make(map[int]core.ShardLoc, len(fix))
 	touched := map[*stream]bool{}
-	for _, i := range bad {
-		dir := s.repairDir(e, i)
-		st, err := s.stream(dir, i)
+	for j, i := range fix {
+		st, err := s.stream(dirs[j], i)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if err := st.ensureLinked(); err != nil {
-			return ioError(op, st.dir, err)
+			return 0, 0, ioError(op, st.dir, err)
 		}
 		encodeRecord(rec, &header{Shard: uint8(i), Data: uint8(k), Parity: uint8(m), ShardLen: uint32(sl), BlockLen: uint64(e.Len), Team: teamID, Hash: h}, shards[i])
 		loc, err := st.append(rec)
 		if err != nil {
-			return ioError(op, st.dir, err)
+			return 0, 0, ioError(op, st.dir, err)
 		}
 		fresh[i] = loc
 		touched[st] = true
 	}
 	for st := range touched {
 		if err := st.sync(); err != nil {
-			return ioError(op, st.dir, err)
+			return 0, 0, ioError(op, st.dir, err)
 		}
 	}
-	err := s.meta.Update(ctx, func(tx core.Tx) error {
+	err = s.meta.Update(ctx, func(tx core.Tx) error {
+		repaired, moved = 0, 0
 		cur, err := tx.Block(teamID, h)
 		if err != nil {
 			return err
 		}
-		for i, loc := range fresh {
+		if len(cur.Shards) != len(e.Shards) {
+			return nil
+		}
+		for j, i := range fix {
 			if cur.Shards[i] == e.Shards[i] {
-				cur.Shards[i] = loc
+				cur.Shards[i] = fresh[i]
+				if j < len(bad) {
+					repaired++
+				} else {
+					moved++
+				}
 			}
 		}
 		return tx.PutBlock(teamID, h, cur)
 	})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	s.repairs.Add(int64(len(bad)))
-	return nil
+	s.repairs.Add(int64(repaired))
+	return repaired, moved, nil
 }
 
-// repairDir chooses where a rebuilt shard goes: its old directory if that
-// is usable, else the directory holding the fewest shards of this block.
-func (s *Store) repairDir(e *core.BlockEntry, i int) uint8 {
-	old := e.Shards[i].Dir
-	if int(old) < len(s.dirs) && s.dirUsable(old) {
-		return old
+// perDir is how many shards of a block of n shards a directory may hold
+// for the block to survive DirLossSurvive directory losses.
+func (s *Store) perDir(n int) int { return (n + len(s.dirs) - 1) / len(s.dirs) }
+
+// repairDirs chooses where each rewritten shard of fix goes: its old
+// directory if that is usable and holds less than its share of the block's
+// other shards, else the usable directory holding the fewest (preferring
+// the shard's natural directory, placement, on a tie).
+func (s *Store) repairDirs(e *core.BlockEntry, fix []int) []uint8 {
+	n := len(s.dirs)
+	per := s.perDir(len(e.Shards))
+	usable := make([]bool, n)
+	for d := range n {
+		usable[d] = s.dirUsable(uint8(d))
 	}
-	count := make([]int, len(s.dirs))
-	for _, l := range e.Shards {
-		if int(l.Dir) < len(count) {
+	fixing := make(map[int]bool, len(fix))
+	for _, i := range fix {
+		fixing[i] = true
+	}
+	count := make([]int, n)
+	for i, l := range e.Shards {
+		if !fixing[i] && int(l.Dir) < n {
 			count[l.Dir]++
 		}
 	}
-	best := -1
-	for d := range s.dirs {
-		if s.dirUsable(uint8(d)) && (best < 0 || count[d] < count[best]) {
-			best = d
+	out := make([]uint8, len(fix))
+	for j, i := range fix {
+		old, natural := int(e.Shards[i].Dir), int(s.placement(i))
+		best := -1
+		if old < n && usable[old] && count[old] < per {
+			best = old
+		} else {
+			for d := range n {
+				if !usable[d] {
+					continue
+				}
+				if best < 0 || count[d] < count[best] || (count[d] == count[best] && d == natural) {
+					best = d
+				}
+			}
+		}
+		if best < 0 {
+			best = natural
+		}
+		count[best]++
+		out[j] = uint8(best)
+	}
+	return out
+}
+
+// misplaced lists good shards (not in bad) held by directories beyond
+// their share of the block, preferring to list shards away from their
+// natural directory. Unless all, it lists only as many as the usable
+// directories below their share can take.
+func (s *Store) misplaced(e *core.BlockEntry, bad []int, all bool) []int {
+	n := len(s.dirs)
+	per := s.perDir(len(e.Shards))
+	isBad := make(map[int]bool, len(bad))
+	for _, i := range bad {
+		isBad[i] = true
+	}
+	count := make([]int, n)
+	for i, l := range e.Shards {
+		if !isBad[i] && int(l.Dir) < n {
+			count[l.Dir]++
 		}
 	}
-	if best < 0 {
-		return old
+	// Room below the share in usable directories, less what the bad
+	// shards will take first.
+	room := -len(bad)
+	if !all {
+		for d := range n {
+			if count[d] < per && s.dirUsable(uint8(d)) {
+				room += per - count[d]
+			}
+		}
 	}
-	return uint8(best)
+	var out []int
+	for d := range n {
+		excess := count[d] - per
+		if excess <= 0 {
+			continue
+		}
+		for _, natural := range []bool{false, true} {
+			for i := len(e.Shards) - 1; i >= 0 && excess > 0; i-- {
+				l := e.Shards[i]
+				if isBad[i] || int(l.Dir) != d || (int(s.placement(i)) == d) != natural {
+					continue
+				}
+				if !all && len(out) >= room {
+					return out
+				}
+				out = append(out, i)
+				excess--
+			}
+		}
+	}
+	return out
 }
 
 // dirUsable reports whether a directory still holds its marker.

@@ -49,6 +49,12 @@ type stream struct {
 	dirty  bool  // written since the last sync
 	isDir  bool  // f was opened with O_DIRECT
 	synced uint64
+	// failed is the error of an fsync that failed. The failed writeback
+	// may have dropped any record appended before it, other ingests'
+	// included, and the kernel reports the error once: a later fsync that
+	// succeeds proves nothing for them. So the stream refuses every later
+	// append and sync, and Store.stream replaces it with a fresh one.
+	failed error
 }
 
 // openStream finds the newest segment of the stream and continues it at
@@ -102,6 +108,9 @@ func (s *stream) open(seg uint32) error {
 func (s *stream) append(rec []byte) (core.ShardLoc, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failed != nil {
+		return core.ShardLoc{}, s.failed
+	}
 	if s.off > 0 && s.off+int64(len(rec)) > s.maxSize {
 		if err := s.syncLocked(); err != nil {
 			return core.ShardLoc{}, err
@@ -130,10 +139,14 @@ func (s *stream) sync() error {
 }
 
 func (s *stream) syncLocked() error {
+	if s.failed != nil {
+		return s.failed
+	}
 	if !s.dirty {
 		return nil
 	}
 	if err := s.f.Sync(); err != nil {
+		s.failed = err
 		return err
 	}
 	s.dirty = false
@@ -170,6 +183,13 @@ func (s *stream) ensureLinkedLocked() error {
 		return err
 	}
 	return errSegmentGone
+}
+
+// isFailed reports whether an fsync of the stream failed.
+func (s *stream) isFailed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed != nil
 }
 
 func (s *stream) close() error {

@@ -38,6 +38,15 @@ type Config struct {
 	// AllowReplaced accepts empty data directories without a marker and
 	// makes them part of the store (haul fsck --repair on a replaced disk).
 	AllowReplaced bool
+	// GCIdle is how long a stream's current segment must go without an
+	// append before compaction may close it early to reclaim it (default
+	// 1 minute; negative: no wait).
+	GCIdle time.Duration
+	// GCGrace is how long compaction waits between repointing the index
+	// away from a segment and deleting it, so that reads which looked a
+	// block up just before still find its old records (default 5 s;
+	// negative: no wait).
+	GCGrace time.Duration
 	// FS is the file layer; nil means the operating system's.
 	FS     FS
 	Logger *slog.Logger
@@ -73,6 +82,11 @@ type Store struct {
 
 	repairs atomic.Int64
 	closed  atomic.Bool
+	gc      gcState // compaction (gc.go)
+
+	scrubMu       sync.Mutex    // one scrub or fsck pass at a time
+	scrubProgress atomic.Uint64 // math.Float64bits of the fraction of the current scrub pass done
+	replaced      []string      // empty directories taken as replacements (AllowReplaced)
 }
 
 type streamKey struct {
@@ -179,6 +193,9 @@ func (s *Store) loadMarkers() error {
 		}
 		s.dirs[f.m.Index], used[f.m.Index] = f.dir, true
 	}
+	// An empty directory beside marked ones replaces a lost one and takes
+	// the index of a missing directory, so repair refills it with the
+	// shards that lived there.
 	for _, d := range empty {
 		i := 0
 		for used[i] {
@@ -186,6 +203,10 @@ func (s *Store) loadMarkers() error {
 		}
 		used[i] = true
 		s.dirs[i] = d
+		if len(have) > 0 {
+			s.replaced = append(s.replaced, d)
+			s.log.Warn("empty data directory taken as a replacement; haul fsck --repair refills it", "dir", d, "index", i)
+		}
 		if err := s.writeMarker(d, i); err != nil {
 			return err
 		}
@@ -210,7 +231,11 @@ func (s *Store) writeMarker(dir string, index int) error {
 	if err == nil {
 		err = s.fs.Rename(tmp, filepath.Join(dir, markerName))
 	}
-	if err == nil {
+	if err != nil {
+		// Leave no half-written marker: the directory would look like
+		// a stranger's at the next start (after a full disk, say).
+		s.fs.Remove(tmp)
+	} else {
 		err = s.fs.SyncDir(dir)
 	}
 	return ioError("chunk.marker", dir, err)
@@ -267,21 +292,31 @@ func (s *Store) encoder(data, parity int) (reedsolomon.Encoder, error) {
 	return e, nil
 }
 
-// stream returns the stream of shard index shard in directory dir.
+// stream returns the stream of shard index shard in directory dir. A
+// stream whose fsync failed is replaced by a fresh one, continuing after
+// its records; the ingests that wrote to the failed one fail.
 func (s *Store) stream(dir uint8, shard int) (*stream, error) {
 	k := streamKey{dir, shard}
-	if st, ok := s.streams.Load(k); ok {
-		return st.(*stream), nil
-	}
-	st, err := openStream(s.fs, s.dirs[dir], dir, shard, s.cfg.SegmentSize, !s.cfg.NoDirect)
-	if err != nil {
-		return nil, ioError("chunk.stream", s.dirs[dir], err)
-	}
-	if prev, loaded := s.streams.LoadOrStore(k, st); loaded {
+	for {
+		cur, ok := s.streams.Load(k)
+		if ok && !cur.(*stream).isFailed() {
+			return cur.(*stream), nil
+		}
+		st, err := openStream(s.fs, s.dirs[dir], dir, shard, s.cfg.SegmentSize, !s.cfg.NoDirect)
+		if err != nil {
+			return nil, ioError("chunk.stream", s.dirs[dir], err)
+		}
+		if ok && s.streams.CompareAndSwap(k, cur, st) {
+			cur.(*stream).close()
+			return st, nil
+		}
+		if !ok {
+			if _, loaded := s.streams.LoadOrStore(k, st); !loaded {
+				return st, nil
+			}
+		}
 		st.close()
-		return prev.(*stream), nil
 	}
-	return st, nil
 }
 
 // Close syncs and closes every segment.
@@ -597,6 +632,9 @@ func (s *Store) Commit(tx core.Tx, team core.TeamKey, in *core.Ingested) error {
 		case err == nil:
 			e.Refs++
 		case core.Is(err, core.NotFound) && in.New[i] != nil:
+			if s.reclaimed(in.New[i]) {
+				return core.E(op, core.Conflict, "block %s was reclaimed by compaction before this part was committed; send the part again", b.Hash.Short())
+			}
 			e = in.New[i]
 			e.Refs = 1
 		case core.Is(err, core.NotFound):
@@ -638,7 +676,7 @@ func (s *Store) Release(tx core.Tx, team core.TeamKey, blocks []core.Block) erro
 func (s *Store) Stats(ctx context.Context) (core.StorageStats, error) {
 	st := core.StorageStats{BlockSize: s.bsize, DataShards: s.cfg.DataShards, ParityShards: s.cfg.ParityShards,
 		DataDirs: len(s.dirs), DirLossSurvive: DirLossSurvive(len(s.dirs), s.cfg.DataShards, s.cfg.ParityShards),
-		Repairs: s.repairs.Load()}
+		Repairs: s.repairs.Load(), ScrubProgress: s.scrubFraction()}
 	for _, d := range s.dirs {
 		free, total, err := s.fs.Space(d)
 		if err == nil {

@@ -1,11 +1,15 @@
 package meta
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sort"
+	"time"
 
 	"haul/core"
 )
@@ -40,4 +44,72 @@ func Restore(dir string, r io.Reader, logger *slog.Logger) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// SnapshotDir is where RunSnapshots writes into each data directory.
+const SnapshotDir = "meta-snapshots"
+
+// Snapshot writes a backup into dir/meta-snapshots/meta-<time>.bak
+// (temporary file, fsync, rename, fsync of the directory) and keeps the
+// keep newest snapshots there.
+func (db *DB) Snapshot(dir string, keep int, now time.Time) (string, error) {
+	const op = "meta.snapshot"
+	sd := filepath.Join(dir, SnapshotDir)
+	if err := os.MkdirAll(sd, 0o700); err != nil {
+		return "", core.Wrap(op, err)
+	}
+	name := filepath.Join(sd, "meta-"+now.UTC().Format("20060102T150405.000Z")+".bak")
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", core.Wrap(op, err)
+	}
+	err = db.Backup(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", core.Wrap(op, err)
+	}
+	if d, err := os.Open(sd); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	old, _ := filepath.Glob(filepath.Join(sd, "meta-*.bak"))
+	sort.Strings(old)
+	for len(old) > keep {
+		os.Remove(old[0])
+		old = old[1:]
+	}
+	return name, nil
+}
+
+// RunSnapshots writes a snapshot into every directory of dirs at start
+// and then every interval, until ctx is done, so that losing the disk of
+// the metadata store loses nothing but the changes since the last one.
+func (db *DB) RunSnapshots(ctx context.Context, dirs []string, every time.Duration, keep int) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, d := range dirs {
+			if name, err := db.Snapshot(d, keep, time.Now()); err != nil {
+				db.log.Error("metadata snapshot failed", "dir", d, "err", err)
+			} else {
+				db.log.Info("metadata snapshot written", "file", name)
+			}
+		}
+		t.Reset(every)
+	}
 }

@@ -3,8 +3,10 @@ package meta
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"haul/core"
 )
@@ -59,4 +61,32 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := Restore(t.TempDir()+"/..", &buf, nil); !core.Is(err, core.Exists) {
 		t.Errorf("restore into a non-empty dir: %v", err)
 	}
+}
+
+func TestSnapshotsKeepNewest(t *testing.T) {
+	db := openTest(t)
+	dir := t.TempDir()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var last string
+	for i := range 4 {
+		name, err := db.Snapshot(dir, 2, base.Add(time.Duration(i)*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = name
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, SnapshotDir, "*"))
+	if len(m) != 2 || m[1] != last {
+		t.Fatalf("snapshots kept: %v", m)
+	}
+	f, err := os.Open(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := Restore(filepath.Join(t.TempDir(), "r"), f, nil)
+	if err != nil {
+		t.Fatalf("a snapshot does not restore: %v", err)
+	}
+	r.Close()
 }

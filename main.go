@@ -142,6 +142,7 @@ func chunkConfig(cfg config.Config, allowReplaced bool, log *slog.Logger) chunk.
 		Dirs: cfg.ChunkDirs(), BlockSize: int64(cfg.Storage.BlockSize),
 		DataShards: cfg.Storage.DataShards, ParityShards: cfg.Storage.ParityShards,
 		AllowReplaced: allowReplaced, Logger: log,
+		MetaDir: filepath.Join(cfg.Server.DataDir, "meta"),
 	}
 }
 
@@ -305,7 +306,8 @@ func admin(args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "team name")
 	ownerEmail := fs.String("owner-email", "", "owner's email")
 	ownerPassword := fs.String("owner-password", "", "owner's password (generated if empty and the user is new)")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	cfg, err := df.load()
@@ -316,9 +318,9 @@ func admin(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	switch cmd {
 	case "backup":
-		return adminBackup(ctx, cfg, fs.Args(), stdout, log)
+		return adminBackup(ctx, cfg, pos, stdout, log)
 	case "restore":
-		return adminRestore(cfg, fs.Args(), stdout, log)
+		return adminRestore(cfg, pos, stdout, log)
 	}
 	app, err := open(ctx, cfg, log, openOptions{})
 	if err != nil {
@@ -366,6 +368,27 @@ func admin(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown admin command %q; run haul with no arguments for usage", cmd)
 	}
 	return nil
+}
+
+// parseInterspersed parses fs from args allowing flags after positional
+// arguments (haul admin backup FILE --data DIR, as the usage and the
+// restore hint print it; the flag package alone stops at FILE), and
+// returns the positional arguments. Everything after "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if consumed := args[:len(args)-len(rest)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
 }
 
 // adminSocket is the Unix socket a running server answers operator

@@ -38,6 +38,15 @@ type Config struct {
 	// AllowReplaced accepts empty data directories without a marker and
 	// makes them part of the store (haul fsck --repair on a replaced disk).
 	AllowReplaced bool
+	// Reserve is the free space kept in every data directory: an ingest
+	// that would leave less is refused with NoSpace before it writes
+	// (default: 1 % of the file system, at least 256 MiB; negative: none).
+	Reserve int64
+	// MetaDir is the metadata store's directory; when set, ingests are
+	// refused while its file system has less than MetaFloor free, so the
+	// metadata store never runs out of space (default floor 512 MiB).
+	MetaDir   string
+	MetaFloor int64
 	// GCIdle is how long a stream's current segment must go without an
 	// append before compaction may close it early to reclaim it (default
 	// 1 minute; negative: no wait).
@@ -401,6 +410,9 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 	if off < 0 {
 		return nil, core.E(op, core.Invalid, "negative offset")
 	}
+	if err := s.CanFit(s.bsize); err != nil {
+		return nil, err
+	}
 	var slots [ingestDepth]*worker
 	free := make(chan *worker, ingestDepth)
 	full := make(chan *worker, ingestDepth)
@@ -742,4 +754,60 @@ func (s *Store) Digest(ctx context.Context, team core.TeamKey, blocks []core.Blo
 		return core.Hash{}, core.Wrap(op, err)
 	}
 	return h, nil
+}
+
+// CanFit reports, with a NoSpace error that says what to do, whether n
+// more bytes of file data fit: every data directory must keep its reserve
+// after taking its share of the shards, and the metadata store's file
+// system its floor. Callers use it to refuse work that cannot fit before
+// it starts (a package whose size is announced); Ingest checks one block.
+func (s *Store) CanFit(n int64) error {
+	const op = "chunk.space"
+	k, m := int64(s.cfg.DataShards), int64(s.cfg.ParityShards)
+	blocks := (n + s.bsize - 1) / s.bsize
+	// Shard bytes spread over the directories, plus record headers and
+	// alignment padding (at most one 4 KiB page per record).
+	perDir := ((n+k-1)/k*(k+m) + blocks*(k+m)*align) / int64(len(s.dirs))
+	for _, d := range s.dirs {
+		free, total, err := s.fs.Space(d)
+		if err != nil {
+			continue // a directory we cannot measure fails on write instead
+		}
+		reserve := s.cfg.Reserve
+		if reserve == 0 {
+			reserve = max(256<<20, total/100)
+		}
+		if reserve < 0 {
+			reserve = 0
+		}
+		if free-perDir < reserve {
+			return &core.Error{Op: op, Kind: core.NoSpace,
+				Msg: fmt.Sprintf("insufficient storage: %s more would not fit (the appliance keeps %s free per disk); the operator must free space or add a data directory", human(n), human(reserve))}
+		}
+	}
+	if s.cfg.MetaDir != "" {
+		floor := s.cfg.MetaFloor
+		if floor == 0 {
+			floor = 512 << 20
+		}
+		if free, _, err := s.fs.Space(s.cfg.MetaDir); err == nil && free < floor {
+			return &core.Error{Op: op, Kind: core.NoSpace,
+				Msg: fmt.Sprintf("insufficient storage: the disk holding haul's metadata has %s free, under its floor of %s; the operator must free space there", human(free), human(floor))}
+		}
+	}
+	return nil
+}
+
+// human formats a byte count for messages.
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for v := n / unit; v >= unit; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -88,7 +88,7 @@ func (s *Service) CreateTeam(ctx context.Context, req BootstrapRequest) (*Bootst
 			res.Password = "" // an existing user keeps their password
 		}
 		t := &Team{ID: NewID(), Name: name, CustomExpiryDefault: 30, DownloadLimitDefault: 12,
-			MaxEmailRecipients: 30, CreatedAt: now, UpdatedAt: now}
+			MaxEmailRecipients: 30, BlockKey: NewBlockKey(), CreatedAt: now, UpdatedAt: now}
 		if t.Subdomain, err = freeSubdomain(tx, Slug(name)); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 )
 
@@ -12,6 +13,18 @@ type TeamKey struct {
 	TeamID string
 	Key    [32]byte
 }
+
+// NewBlockKey returns a random key for a team's block addresses.
+func NewBlockKey() Hash {
+	var h Hash
+	if _, err := rand.Read(h[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return h
+}
+
+// TeamKeyOf returns the chunk-store scope of a team.
+func TeamKeyOf(t *Team) TeamKey { return TeamKey{TeamID: t.ID, Key: t.BlockKey} }
 
 // Block is one block of a file, as a file record lists it.
 type Block struct {

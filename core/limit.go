@@ -78,7 +78,7 @@ func (l *Limiter) evict(now time.Time) {
 	batch := max(1, l.maxKeys/64)
 	freed, seen := 0, 0
 	for k, b := range l.buckets {
-		if freed == batch || seen == 4*batch {
+		if freed == batch || seen == max(64, 4*batch) {
 			break
 		}
 		seen++

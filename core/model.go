@@ -41,16 +41,20 @@ func (r Role) Name() string {
 
 // Team is the root scope of ownership and configuration.
 type Team struct {
-	ID                   string    `json:"id"`
-	Name                 string    `json:"name"`
-	Subdomain            string    `json:"subdomain"`
-	CustomExpiryEnabled  bool      `json:"custom_expiry_enabled"`
-	CustomExpiryDefault  int       `json:"custom_expiry_default"`
-	DownloadLimitEnabled bool      `json:"download_limit_enabled"`
-	DownloadLimitDefault int       `json:"download_limit_default"`
-	MaxEmailRecipients   int       `json:"max_email_recipients"`
-	CreatedAt            time.Time `json:"created_at"`
-	UpdatedAt            time.Time `json:"updated_at"`
+	ID                   string `json:"id"`
+	Name                 string `json:"name"`
+	Subdomain            string `json:"subdomain"`
+	CustomExpiryEnabled  bool   `json:"custom_expiry_enabled"`
+	CustomExpiryDefault  int    `json:"custom_expiry_default"`
+	DownloadLimitEnabled bool   `json:"download_limit_enabled"`
+	DownloadLimitDefault int    `json:"download_limit_default"`
+	MaxEmailRecipients   int    `json:"max_email_recipients"`
+	// BlockKey keys the BLAKE3 addresses of the team's blocks in the chunk
+	// store, so teams never share blocks. It is secret: knowing it lets
+	// one probe which blocks the team stores.
+	BlockKey  Hash      `json:"block_key"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // User is a person who can log in. Email is stored lower-cased and unique.

@@ -90,3 +90,29 @@ func TestSnapshotsKeepNewest(t *testing.T) {
 	}
 	r.Close()
 }
+
+func TestMigrationAddsTeamBlockKeys(t *testing.T) {
+	dir := t.TempDir()
+	old, err := open(dir, nil, migrations[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := core.NewID()
+	ctx := context.Background()
+	if err := old.Update(ctx, func(tx core.Tx) error { return tx.PutTeam(&core.Team{ID: id, Name: "Old"}) }); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	db, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(ctx, func(tx core.Tx) error {
+		tm, err := tx.Team(id)
+		if err != nil || tm.BlockKey.IsZero() || tm.Name != "Old" {
+			t.Errorf("after migration 3: %+v, %v", tm, err)
+		}
+		return nil
+	})
+}

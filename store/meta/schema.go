@@ -23,6 +23,7 @@ type migration struct {
 var migrations = [...]migration{
 	{version: 1, name: "initial layout", up: func(*badger.Txn) error { return nil }},
 	{version: 2, name: "unique teamspace names", up: indexTeamspaceNames},
+	{version: 3, name: "block keys for teams", up: addTeamBlockKeys},
 }
 
 // SchemaVersion is the newest schema version this binary reads and writes.
@@ -148,6 +149,43 @@ func indexTeamspaceNames(txn *badger.Txn) error {
 			}
 		}
 		if err := txn.Set(spaceNameKey(s.TeamID, name), []byte(s.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addTeamBlockKeys (migration 3) gives every team without one the random
+// key that scopes its block addresses in the chunk store.
+func addTeamBlockKeys(txn *badger.Txn) error {
+	p := prefix("team")
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = p
+	it := txn.NewIterator(opts)
+	var teams []*core.Team
+	for it.Seek(p); it.Valid(); it.Next() {
+		b, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		var t core.Team
+		if err := json.Unmarshal(b, &t); err != nil {
+			it.Close()
+			return fmt.Errorf("decode %s: %w", it.Item().Key(), err)
+		}
+		if t.BlockKey.IsZero() {
+			teams = append(teams, &t)
+		}
+	}
+	it.Close()
+	for _, t := range teams {
+		t.BlockKey = core.NewBlockKey()
+		b, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(key("team", t.ID), b); err != nil {
 			return err
 		}
 	}

@@ -62,6 +62,9 @@ type BlockEntry struct {
 // counts change in the same transaction as the records that hold them.
 type BlockTx interface {
 	Block(teamID string, h Hash) (*BlockEntry, error)
+	// HasBlock reports whether the block is indexed, cheaply (no decode,
+	// no error for absence): ingest asks it for every block.
+	HasBlock(teamID string, h Hash) (bool, error)
 	PutBlock(teamID string, h Hash, e *BlockEntry) error
 	DeleteBlock(teamID string, h Hash) error
 	// Blocks calls fn for every indexed block, in key order, until fn

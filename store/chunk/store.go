@@ -83,8 +83,11 @@ type Store struct {
 	id    string
 	bsize int64
 
-	streams sync.Map // streamKey -> *stream
-	enc     sync.Map // [2]int -> reedsolomon.Encoder
+	// streamTab holds the open stream of (directory d, shard i) at
+	// d*256+i; streamMu serialises opening and replacing streams.
+	streamTab []atomic.Pointer[stream]
+	streamMu  sync.Mutex
+	enc       sync.Map // [2]int -> reedsolomon.Encoder
 
 	workers sync.Pool
 	readers sync.Pool
@@ -96,11 +99,6 @@ type Store struct {
 	scrubMu       sync.Mutex    // one scrub or fsck pass at a time
 	scrubProgress atomic.Uint64 // math.Float64bits of the fraction of the current scrub pass done
 	replaced      []string      // empty directories taken as replacements (AllowReplaced)
-}
-
-type streamKey struct {
-	dir   uint8
-	shard int
 }
 
 var _ core.ChunkStore = (*Store)(nil)
@@ -127,7 +125,7 @@ func Open(cfg Config, meta core.Store) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{cfg: cfg, fs: cfg.FS, meta: meta, log: cfg.Logger, bsize: cfg.BlockSize}
+	s := &Store{cfg: cfg, fs: cfg.FS, meta: meta, log: cfg.Logger, bsize: cfg.BlockSize, streamTab: make([]atomic.Pointer[stream], len(cfg.Dirs)*256)}
 	if err := s.loadMarkers(); err != nil {
 		return nil, err
 	}
@@ -305,39 +303,38 @@ func (s *Store) encoder(data, parity int) (reedsolomon.Encoder, error) {
 // stream whose fsync failed is replaced by a fresh one, continuing after
 // its records; the ingests that wrote to the failed one fail.
 func (s *Store) stream(dir uint8, shard int) (*stream, error) {
-	k := streamKey{dir, shard}
-	for {
-		cur, ok := s.streams.Load(k)
-		if ok && !cur.(*stream).isFailed() {
-			return cur.(*stream), nil
-		}
-		st, err := openStream(s.fs, s.dirs[dir], dir, shard, s.cfg.SegmentSize, !s.cfg.NoDirect)
-		if err != nil {
-			return nil, ioError("chunk.stream", s.dirs[dir], err)
-		}
-		if ok && s.streams.CompareAndSwap(k, cur, st) {
-			cur.(*stream).close()
-			return st, nil
-		}
-		if !ok {
-			if _, loaded := s.streams.LoadOrStore(k, st); !loaded {
-				return st, nil
-			}
-		}
-		st.close()
+	slot := &s.streamTab[int(dir)*256+shard]
+	if st := slot.Load(); st != nil && !st.isFailed() {
+		return st, nil
 	}
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	cur := slot.Load()
+	if cur != nil && !cur.isFailed() {
+		return cur, nil
+	}
+	st, err := openStream(s.fs, s.dirs[dir], dir, shard, s.cfg.SegmentSize, !s.cfg.NoDirect)
+	if err != nil {
+		return nil, ioError("chunk.stream", s.dirs[dir], err)
+	}
+	if cur != nil {
+		cur.close()
+	}
+	slot.Store(st)
+	return st, nil
 }
 
 // Close syncs and closes every segment.
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	var first error
-	s.streams.Range(func(_, v any) bool {
-		if err := v.(*stream).close(); err != nil && first == nil {
-			first = err
+	for i := range s.streamTab {
+		if st := s.streamTab[i].Load(); st != nil {
+			if err := st.close(); err != nil && first == nil {
+				first = err
+			}
 		}
-		return true
-	})
+	}
 	return first
 }
 
@@ -366,6 +363,8 @@ type worker struct {
 	pending bool
 	nShards int
 	wg      sync.WaitGroup
+	writes  []shardWrite       // one per shard, reused
+	jobs    []chan *shardWrite // the current ingest's shard writers
 }
 
 func (s *Store) newWorker() *worker {
@@ -378,6 +377,7 @@ func (s *Store) newWorker() *worker {
 		recs:   make([][]byte, k+m),
 		locs:   make([]core.ShardLoc, k+m),
 		errs:   make([]error, k+m),
+		writes: make([]shardWrite, k+m),
 	}
 	for i := range w.parity {
 		w.parity[i] = make([]byte, sl)
@@ -416,8 +416,15 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 	var slots [ingestDepth]*worker
 	free := make(chan *worker, ingestDepth)
 	full := make(chan *worker, ingestDepth)
+	jobs := shardWriters(s.cfg.DataShards + s.cfg.ParityShards)
+	defer func() {
+		for _, c := range jobs {
+			close(c)
+		}
+	}()
 	for i := range slots {
 		slots[i] = s.workers.Get().(*worker)
+		slots[i].jobs = jobs
 		free <- slots[i]
 	}
 	res := &core.Ingested{}
@@ -601,12 +608,38 @@ func (s *Store) writeBlock(w *worker, teamID string, h core.Hash, n int, touched
 		encodeRecord(rec, &header{Shard: uint8(i), Data: uint8(k), Parity: uint8(m), ShardLen: uint32(sl), BlockLen: uint64(n), Team: teamID, Hash: h}, w.shards[i])
 		w.errs[i] = nil
 		w.wg.Add(1)
-		go func(st *stream) {
-			defer w.wg.Done()
-			e.Shards[i], w.errs[i] = st.append(rec)
-		}(sts[i])
+		sw := &w.writes[i]
+		sw.st, sw.rec, sw.loc, sw.err, sw.wg = sts[i], rec, &e.Shards[i], &w.errs[i], &w.wg
+		w.jobs[i] <- sw
 	}
 	return e, nil
+}
+
+// shardWrite is one record append handed to an ingest's shard writer.
+type shardWrite struct {
+	st  *stream
+	rec []byte
+	loc *core.ShardLoc
+	err *error
+	wg  *sync.WaitGroup
+}
+
+// shardWriters starts one goroutine per shard index for an ingest; each
+// appends the records of its shard index in block order, so the shards of
+// a block are written in parallel without a goroutine per record. Closing
+// the channels ends them.
+func shardWriters(n int) []chan *shardWrite {
+	jobs := make([]chan *shardWrite, n)
+	for i := range jobs {
+		jobs[i] = make(chan *shardWrite, ingestDepth)
+		go func(c chan *shardWrite) {
+			for sw := range c {
+				*sw.loc, *sw.err = sw.st.append(sw.rec)
+				sw.wg.Done()
+			}
+		}(jobs[i])
+	}
+	return jobs
 }
 
 // placement is the directory of shard i of a new block.
@@ -624,12 +657,8 @@ func encodeRecord(rec []byte, h *header, data []byte) {
 // Has implements core.ChunkStore.
 func (s *Store) Has(ctx context.Context, team core.TeamKey, h core.Hash) (bool, error) {
 	var found bool
-	err := s.meta.View(ctx, func(tx core.Tx) error {
-		_, err := tx.Block(team.TeamID, h)
-		if core.Is(err, core.NotFound) {
-			return nil
-		}
-		found = err == nil
+	err := s.meta.View(ctx, func(tx core.Tx) (err error) {
+		found, err = tx.HasBlock(team.TeamID, h)
 		return err
 	})
 	return found, err

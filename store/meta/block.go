@@ -134,6 +134,19 @@ func (t *tx) Block(teamID string, h core.Hash) (*core.BlockEntry, error) {
 	return e, nil
 }
 
+func (t *tx) HasBlock(teamID string, h core.Hash) (bool, error) {
+	var k [64 + len(blockPrefix) + 1 + 32]byte
+	key := append(append(append(append(k[:0], blockPrefix...), teamID...), '/'), h[:]...)
+	_, err := t.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, core.Wrap("meta.has_block", err)
+	}
+	return true, nil
+}
+
 func (t *tx) PutBlock(teamID string, h core.Hash, e *core.BlockEntry) error {
 	const op = "meta.put_block"
 	if err := checkID(op, "team id", teamID); err != nil {

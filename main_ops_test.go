@@ -135,7 +135,7 @@ func TestFsckCommand(t *testing.T) {
 	if len(segs) == 0 {
 		t.Fatal("no segment of shard 0")
 	}
-	flipByte(t, segs[0], 128+17)
+	flipByte(t, segs[0], 4096+17)
 
 	out, rep := fsck(1)
 	if rep.Bad < 1 || rep.Repaired != 0 {

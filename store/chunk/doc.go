@@ -20,11 +20,13 @@
 //   - Segment: one file of a stream, "s<iii>-<nnnnnnnn>.seg" (shard index,
 //     segment number), closed at about SegmentSize (1 GiB) and never
 //     rewritten; compaction copies its live records forward and deletes it.
-//   - Record: one shard in a segment: a 128-byte self-describing header
-//     (format.go: magic, version, shard index, geometry, lengths, team,
-//     block address, data CRC-32C, header CRC-32C) then the shard data,
-//     padded to 4 KiB so records start at aligned offsets and O_DIRECT
-//     writes are possible. The index can be rebuilt from records alone.
+//   - Record: one shard in a segment: a 4 KiB header page holding 128
+//     bytes of self-describing fields (format.go: magic, version, shard
+//     index, geometry, lengths, team, block address, data CRC-32C, header
+//     CRC-32C), then the shard data, padded to 4 KiB, so records start at
+//     aligned offsets, O_DIRECT writes are possible and data shards go out
+//     straight from the block buffer. The index can be rebuilt from
+//     records alone.
 //   - Marker: haul-chunks.json in each data directory (store id, directory
 //     index, block size). A directory without it is refused, never refilled
 //     silently: an unmounted disk looks like an empty directory.

@@ -25,11 +25,17 @@ import (
 //	88     4     CRC-32C (Castagnoli) of the shard data
 //	92     32    reserved, zero
 //	124    4     CRC-32C of bytes 0..124 of the header
-//	128    n     shard data, then zero padding to a multiple of align
+//	128    3968  zero (the rest of the header page)
+//	4096   n     shard data, then zero padding to a multiple of align
+//
+// The header fills a whole 4 KiB page so that a record's shard data is
+// page aligned: an O_DIRECT vector write can take a full block's data
+// shards straight from the block buffer, without copying them.
 const (
-	headerSize    = 128
+	headerLen     = 128  // bytes of header fields
+	headerSize    = 4096 // the header page; shard data starts here
 	align         = 4096
-	recordVersion = 1
+	recordVersion = 2
 )
 
 var magic = [8]byte{'H', 'A', 'U', 'L', 'S', 'H', 'R', 'D'}
@@ -56,9 +62,10 @@ func recordSize(n int) int64 { return roundUp(int64(headerSize + n)) }
 
 func roundUp(n int64) int64 { return (n + align - 1) &^ (align - 1) }
 
-// putHeader writes h into b[:headerSize].
+// putHeader writes h into b[:headerSize], zeroing the rest of the page.
 func putHeader(b []byte, h *header) {
 	_ = b[headerSize-1]
+	clear(b[headerLen:headerSize])
 	copy(b[0:8], magic[:])
 	b[8] = recordVersion
 	b[9], b[10], b[11] = h.Shard, h.Data, h.Parity
@@ -76,7 +83,7 @@ func putHeader(b []byte, h *header) {
 // input and returns errNoRecord when b does not hold a valid header.
 func parseHeader(b []byte) (header, error) {
 	var h header
-	if len(b) < headerSize || [8]byte(b[0:8]) != magic || b[8] != recordVersion {
+	if len(b) < headerLen || [8]byte(b[0:8]) != magic || b[8] != recordVersion {
 		return h, errNoRecord
 	}
 	if binary.LittleEndian.Uint32(b[124:]) != crc32.Checksum(b[:124], castagnoli) {

@@ -15,7 +15,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 	if err != nil || got != h {
 		t.Fatalf("parse = %+v, %v; want %+v", got, err, h)
 	}
-	for i := range headerSize {
+	for i := range headerLen {
 		c := append([]byte(nil), b...)
 		c[i] ^= 0x40
 		if _, err := parseHeader(c); err == nil {

@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -106,12 +107,24 @@ func (s *stream) open(seg uint32) error {
 // returns where it went. It rolls over to a new segment when this one is
 // full, syncing the old one first.
 func (s *stream) append(rec []byte) (core.ShardLoc, error) {
+	one := [1][]byte{rec}
+	return s.appendV(one[:])
+}
+
+// appendV is append of a record given in pieces (a header page and the
+// shard data, each aligned): one vector write where the file supports it.
+// The caller keeps pieces alive and unchanged until appendV returns.
+func (s *stream) appendV(pieces [][]byte) (core.ShardLoc, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failed != nil {
 		return core.ShardLoc{}, s.failed
 	}
-	if s.off > 0 && s.off+int64(len(rec)) > s.maxSize {
+	size := 0
+	for _, p := range pieces {
+		size += len(p)
+	}
+	if s.off > 0 && s.off+int64(size) > s.maxSize {
 		if err := s.syncLocked(); err != nil {
 			return core.ShardLoc{}, err
 		}
@@ -120,13 +133,22 @@ func (s *stream) append(rec []byte) (core.ShardLoc, error) {
 		}
 	}
 	loc := core.ShardLoc{Dir: s.dirIdx, Seg: s.seg, Off: s.off}
-	if _, err := s.f.WriteAt(rec, s.off); err != nil {
+	var err error
+	switch vw, ok := s.f.(vectorWriter); {
+	case len(pieces) == 1:
+		_, err = s.f.WriteAt(pieces[0], s.off)
+	case ok:
+		_, err = vw.WriteVAt(pieces, s.off)
+	default:
+		_, err = s.f.WriteAt(bytes.Join(pieces, nil), s.off)
+	}
+	if err != nil {
 		// Whatever part of the record reached the file is garbage: skip
 		// past it so the next record starts on fresh, aligned space.
-		s.off += int64(len(rec))
+		s.off += int64(size)
 		return core.ShardLoc{}, err
 	}
-	s.off += int64(len(rec))
+	s.off += int64(size)
 	s.dirty = true
 	return loc, nil
 }

@@ -364,6 +364,7 @@ type worker struct {
 	nShards int
 	wg      sync.WaitGroup
 	writes  []shardWrite       // one per shard, reused
+	hdrs    [][]byte           // header pages, one per shard
 	jobs    []chan *shardWrite // the current ingest's shard writers
 }
 
@@ -371,7 +372,7 @@ func (s *Store) newWorker() *worker {
 	k, m := s.cfg.DataShards, s.cfg.ParityShards
 	sl := int(shardLen(s.bsize, k))
 	w := &worker{
-		block:  make([]byte, sl*k),
+		block:  alignedBuf(sl * k),
 		parity: make([][]byte, m),
 		shards: make([][]byte, k+m),
 		recs:   make([][]byte, k+m),
@@ -380,7 +381,11 @@ func (s *Store) newWorker() *worker {
 		writes: make([]shardWrite, k+m),
 	}
 	for i := range w.parity {
-		w.parity[i] = make([]byte, sl)
+		w.parity[i] = alignedBuf(sl)
+	}
+	w.hdrs = make([][]byte, k+m)
+	for i := range w.hdrs {
+		w.hdrs[i] = alignedBuf(headerSize)
 	}
 	for i := range w.recs {
 		w.recs[i] = alignedBuf(int(recordSize(sl)))
@@ -398,7 +403,7 @@ func keyedHash(team core.TeamKey) *blake3.Hasher {
 
 // ingestDepth is how many blocks one ingest has in flight: one being read
 // and hashed while the one before is encoded and written, and a spare.
-const ingestDepth = 3
+const ingestDepth = 4
 
 // Ingest implements core.ChunkStore. It is a small pipeline: this
 // goroutine reads a block and computes its address while a helper
@@ -604,12 +609,22 @@ func (s *Store) writeBlock(w *worker, teamID string, h core.Hash, n int, touched
 	}
 	w.nShards, w.pending = k+m, true
 	for i := range k + m {
-		rec := w.recs[i][:recordSize(sl)]
-		encodeRecord(rec, &header{Shard: uint8(i), Data: uint8(k), Parity: uint8(m), ShardLen: uint32(sl), BlockLen: uint64(n), Team: teamID, Hash: h}, w.shards[i])
+		hd := header{Shard: uint8(i), Data: uint8(k), Parity: uint8(m), ShardLen: uint32(sl), BlockLen: uint64(n), Team: teamID, Hash: h}
+		sw := &w.writes[i]
+		if sl%align == 0 {
+			// Page-aligned shard: header page and shard go out in one
+			// vector write, the shard straight from the block buffer.
+			hd.DataCRC = crc32.Checksum(w.shards[i], castagnoli)
+			putHeader(w.hdrs[i], &hd)
+			sw.hdr, sw.rec = w.hdrs[i], w.shards[i]
+		} else {
+			rec := w.recs[i][:recordSize(sl)]
+			encodeRecord(rec, &hd, w.shards[i])
+			sw.hdr, sw.rec = nil, rec
+		}
 		w.errs[i] = nil
 		w.wg.Add(1)
-		sw := &w.writes[i]
-		sw.st, sw.rec, sw.loc, sw.err, sw.wg = sts[i], rec, &e.Shards[i], &w.errs[i], &w.wg
+		sw.st, sw.loc, sw.err, sw.wg = sts[i], &e.Shards[i], &w.errs[i], &w.wg
 		w.jobs[i] <- sw
 	}
 	return e, nil
@@ -618,10 +633,14 @@ func (s *Store) writeBlock(w *worker, teamID string, h core.Hash, n int, touched
 // shardWrite is one record append handed to an ingest's shard writer.
 type shardWrite struct {
 	st  *stream
+	hdr []byte // header page, when rec is the bare shard data
 	rec []byte
-	loc *core.ShardLoc
-	err *error
-	wg  *sync.WaitGroup
+	// pieces is the vector handed to the file (kept here, in the worker,
+	// so the hot path does not allocate it).
+	pieces [2][]byte
+	loc    *core.ShardLoc
+	err    *error
+	wg     *sync.WaitGroup
 }
 
 // shardWriters starts one goroutine per shard index for an ingest; each
@@ -634,7 +653,12 @@ func shardWriters(n int) []chan *shardWrite {
 		jobs[i] = make(chan *shardWrite, ingestDepth)
 		go func(c chan *shardWrite) {
 			for sw := range c {
-				*sw.loc, *sw.err = sw.st.append(sw.rec)
+				if sw.hdr != nil {
+					sw.pieces = [2][]byte{sw.hdr, sw.rec}
+					*sw.loc, *sw.err = sw.st.appendV(sw.pieces[:])
+				} else {
+					*sw.loc, *sw.err = sw.st.append(sw.rec)
+				}
 				sw.wg.Done()
 			}
 		}(jobs[i])

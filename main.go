@@ -466,7 +466,11 @@ func writeBackup(ctx context.Context, cfg config.Config, w io.Writer, log *slog.
 		_, err := io.Copy(w, res.Body)
 		return "online, from the running server", err
 	}
-	db, err := meta.Open(filepath.Join(cfg.Server.DataDir, "meta"), log)
+	dir := filepath.Join(cfg.Server.DataDir, "meta")
+	if _, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("no metadata store at %s: check --data (or server.data_dir)", dir)
+	}
+	db, err := meta.Open(dir, log)
 	if err != nil {
 		return "", fmt.Errorf("%w (is the server running without its admin socket?)", err)
 	}

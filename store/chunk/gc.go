@@ -91,6 +91,7 @@ type GCReport struct {
 	SegmentsCompacted int64 `json:"segments_compacted"` // deleted after moving their live records forward
 	RecordsMoved      int64 `json:"records_moved"`      // live records copied forward and repointed
 	BytesFreed        int64 `json:"bytes_freed"`        // segment bytes deleted minus bytes written moving records
+	BlocksFreed       int64 `json:"blocks_freed"`       // index entries at zero references dropped
 }
 
 const (
@@ -248,6 +249,11 @@ func (s *Store) Compact(ctx context.Context, threshold float64) (GCReport, error
 	}
 	s.gc.mu.Lock()
 	defer s.gc.mu.Unlock()
+	freed, err := s.freeUnreferenced(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.BlocksFreed = freed
 	live, err := s.liveBytes(ctx)
 	if err != nil {
 		return rep, err
@@ -266,6 +272,55 @@ func (s *Store) Compact(ctx context.Context, threshold float64) (GCReport, error
 		cands = cands[n:]
 	}
 	return rep, nil
+}
+
+// freeUnreferenced drops index entries at zero references (left by an
+// index rebuild, since Release drops its own at once), in batches, each
+// checked again inside the deleting transaction; their records become
+// garbage for the compaction that follows. A Commit that deduplicated
+// against such a block and lost the race gets Conflict and the part is
+// sent again.
+func (s *Store) freeUnreferenced(ctx context.Context) (int64, error) {
+	type key struct {
+		team string
+		h    core.Hash
+	}
+	var freed int64
+	for {
+		var batch []key
+		err := s.meta.View(ctx, func(tx core.Tx) error {
+			return tx.Blocks(func(team string, h core.Hash, e *core.BlockEntry) bool {
+				if e.Refs <= 0 {
+					batch = append(batch, key{team, h})
+				}
+				return len(batch) < 1024
+			})
+		})
+		if err != nil || len(batch) == 0 {
+			return freed, err
+		}
+		err = s.meta.Update(ctx, func(tx core.Tx) error {
+			for _, k := range batch {
+				e, err := tx.Block(k.team, k.h)
+				if core.Is(err, core.NotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if e.Refs <= 0 {
+					if err := tx.DeleteBlock(k.team, k.h); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return freed, err
+		}
+		freed += int64(len(batch))
+	}
 }
 
 // liveBytes sums, per segment, the bytes of the records the index names.

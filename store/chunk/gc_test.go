@@ -509,3 +509,43 @@ func TestGCRacesReadsAndWrites(t *testing.T) {
 	gcCheckFiles(t, ts, team, written...)
 	gcCheckIndex(t, ts)
 }
+
+// TestCompactFreesUnreferencedAfterRebuild: an index rebuilt without file
+// records leaves blocks at zero references; compaction frees them.
+func TestCompactFreesUnreferencedAfterRebuild(t *testing.T) {
+	ts := openTestStore(t, func(c *Config) { c.GCIdle, c.GCGrace = -1, -1 })
+	team := chunktest.Team("A")
+	chunktest.Put(t, ts.env(), team, chunktest.Data(77, 5*testBlockSize), 2*testBlockSize)
+	ctx := context.Background()
+	// Zero every reference, as a rebuild without file records leaves them.
+	var keys []core.Hash
+	ts.meta.View(ctx, func(tx core.Tx) error {
+		return tx.Blocks(func(_ string, h core.Hash, _ *core.BlockEntry) bool { keys = append(keys, h); return true })
+	})
+	if err := ts.meta.Update(ctx, func(tx core.Tx) error {
+		for _, h := range keys {
+			e, err := tx.Block(team.TeamID, h)
+			if err != nil {
+				return err
+			}
+			e.Refs = 0
+			if err := tx.PutBlock(team.TeamID, h, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ts.Compact(ctx, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.BlocksFreed != int64(len(keys)) {
+		t.Fatalf("freed %d blocks, want %d", rep.BlocksFreed, len(keys))
+	}
+	st, _ := ts.Stats(ctx)
+	if st.Blocks != 0 || st.PhysicalBytes != 0 {
+		t.Fatalf("after compaction: %d blocks, %d physical bytes", st.Blocks, st.PhysicalBytes)
+	}
+}

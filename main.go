@@ -46,7 +46,7 @@ Admin commands (run them while the server is stopped):
   haul admin create-team --name NAME --owner-email EMAIL [--owner-password PW]
   haul admin list-users                                        list users and their teams
   haul admin rotate-keys                                       new signing key; old signatures stay valid until they expire
-  haul admin backup FILE                                       metadata backup (online through the running server, or offline)
+  haul admin backup FILE|DIR                                   metadata backup (online through the running server, or offline)
   haul admin restore FILE                                      load a backup into a data directory without metadata
 
 Configuration: a TOML file (see config.example.toml); every key can also be
@@ -427,9 +427,12 @@ func serveAdminSocket(ctx context.Context, dataDir string, db *meta.DB, log *slo
 // data directory when the server is stopped.
 func adminBackup(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) != 1 {
-		return errors.New("usage: haul admin backup [--data DIR] FILE")
+		return errors.New("usage: haul admin backup [--data DIR] FILE|DIR")
 	}
 	out := args[0]
+	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+		out = filepath.Join(out, "haul-meta-"+time.Now().UTC().Format("20060102T150405Z")+".bak")
+	}
 	tmp := out + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

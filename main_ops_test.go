@@ -281,6 +281,19 @@ func TestOnlineBackupAndRestore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "offline") {
 		t.Fatalf("backup of the stopped server: exit %d\n%s\n%s", code, out, errOut)
 	}
+	// A directory as the target gets a dated file inside it.
+	bakDir := filepath.Join(root, "backups")
+	os.Mkdir(bakDir, 0o700)
+	if out, errOut, code := runHaul(t, nil, "admin", "backup", "--data", data, bakDir); code != 0 {
+		t.Fatalf("backup into a directory: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if m, _ := filepath.Glob(filepath.Join(bakDir, "haul-meta-*.bak")); len(m) != 1 {
+		t.Fatalf("backup into a directory wrote %v", m)
+	}
+	// A mistyped data directory is an error, not an empty backup.
+	if _, _, code := runHaul(t, nil, "admin", "backup", "--data", filepath.Join(root, "typo"), filepath.Join(root, "x.bak")); code == 0 {
+		t.Fatal("backup of a data directory that does not exist succeeded")
+	}
 
 	for _, bak := range []string{online, offline} {
 		t.Run(filepath.Base(bak), func(t *testing.T) {

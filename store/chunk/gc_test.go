@@ -179,6 +179,9 @@ func TestGCDeleteEverythingFreesEverything(t *testing.T) {
 	if rep := gcCompact(t, ts, 0.5); rep.SegmentsDeleted+rep.SegmentsCompacted != 0 {
 		t.Fatalf("a pass over an empty store did something: %+v", rep)
 	}
+	if fr, err := ts.Fsck(context.Background(), false); err != nil || !fr.OK() || fr.Orphans != 0 {
+		t.Fatalf("fsck after deleting everything: %+v, %v; want OK with no orphans", fr, err)
+	}
 
 	// The store keeps working, and segment numbers go on where they were.
 	f := newGCFile(200, 10, 3)

@@ -365,6 +365,7 @@ type worker struct {
 	wg      sync.WaitGroup
 	writes  []shardWrite       // one per shard, reused
 	hdrs    [][]byte           // header pages, one per shard
+	crcs    []uint32           // CRC-32C of each data shard of the block in flight
 	jobs    []chan *shardWrite // the current ingest's shard writers
 }
 
@@ -379,6 +380,7 @@ func (s *Store) newWorker() *worker {
 		locs:   make([]core.ShardLoc, k+m),
 		errs:   make([]error, k+m),
 		writes: make([]shardWrite, k+m),
+		crcs:   make([]uint32, k),
 	}
 	for i := range w.parity {
 		w.parity[i] = alignedBuf(sl)
@@ -482,9 +484,18 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 		}
 	}()
 	cvIn, cvOut := make(chan *worker), make(chan struct{})
+	k := s.cfg.DataShards
 	go func() {
 		for w := range cvIn {
 			w.cvs, w.cvOK = w.cv.blockCVs(nil, w.block[:w.n], w.off)
+			// The data shards' CRCs are computed here too, on this core,
+			// while the other computes the address: the writer, which
+			// shares the cores, then has little left to do per block.
+			sl := int(shardLen(int64(w.n), k))
+			clear(w.block[w.n : sl*k])
+			for i := range k {
+				w.crcs[i] = crc32.Checksum(w.block[i*sl:(i+1)*sl], castagnoli)
+			}
 			cvOut <- struct{}{}
 		}
 	}()
@@ -579,9 +590,8 @@ func (s *Store) writeBlock(w *worker, teamID string, h core.Hash, n int, touched
 	const op = "chunk.write"
 	k, m := s.cfg.DataShards, s.cfg.ParityShards
 	sl := int(shardLen(int64(n), k))
-	clear(w.block[n : sl*k])
 	for i := range k {
-		w.shards[i] = w.block[i*sl : (i+1)*sl]
+		w.shards[i] = w.block[i*sl : (i+1)*sl] // zero padded by the ingest's hashing stage
 	}
 	for j := range m {
 		w.shards[k+j] = w.parity[j][:sl]
@@ -614,7 +624,11 @@ func (s *Store) writeBlock(w *worker, teamID string, h core.Hash, n int, touched
 		if sl%align == 0 {
 			// Page-aligned shard: header page and shard go out in one
 			// vector write, the shard straight from the block buffer.
-			hd.DataCRC = crc32.Checksum(w.shards[i], castagnoli)
+			if i < k {
+				hd.DataCRC = w.crcs[i]
+			} else {
+				hd.DataCRC = crc32.Checksum(w.shards[i], castagnoli)
+			}
 			putHeader(w.hdrs[i], &hd)
 			sw.hdr, sw.rec = w.hdrs[i], w.shards[i]
 		} else {

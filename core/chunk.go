@@ -97,6 +97,7 @@ type StorageStats struct {
 	DataShards     int     `json:"data_shards"`      // new blocks' geometry
 	ParityShards   int     `json:"parity_shards"`    // new blocks' geometry
 	DataDirs       int     `json:"data_dirs"`        // directories
+	UnreadableDirs int     `json:"unreadable_dirs"`  // directories that could not be read (a dead disk?)
 	DirLossSurvive int     `json:"dir_loss_survive"` // whole directories the geometry survives losing
 	Repairs        int64   `json:"repairs"`          // shards rebuilt since start
 	ScrubProgress  float64 `json:"scrub_progress"`   // 0..1 of the current pass
@@ -113,12 +114,17 @@ type StorageStats struct {
 //     an ingest never committed leaves only garbage for GC. It holds at
 //     most a few blocks in memory whatever the stream's length.
 //   - Commit and Release change reference counts inside the caller's
-//     transaction. Commit of a deduplicated block whose entry has vanished
-//     (GC freed it meanwhile) fails with Conflict: ingest again.
+//     transaction, in either order: a block released to zero stays indexed
+//     (at zero) until compaction frees it, so releasing a part and
+//     committing its re-sent copy in one transaction works. Commit of a
+//     deduplicated block whose entry has vanished (compaction freed it
+//     meanwhile) fails with Conflict: ingest again.
 //   - ReadRange writes exactly bytes [off, off+n) of the file whose blocks
 //     are given to w, verifying each shard read; damage is repaired from
 //     parity transparently. A block that cannot be rebuilt is Corrupt.
 //   - Has reports whether the team stores a block.
+//   - Digest returns the BLAKE3-256 of the file whose blocks are given (in
+//     file order, contiguous from 0), what b3sum prints.
 //   - All methods are safe for concurrent use.
 type ChunkStore interface {
 	Ingest(ctx context.Context, team TeamKey, off int64, r io.Reader) (*Ingested, error)
@@ -126,5 +132,6 @@ type ChunkStore interface {
 	Release(tx Tx, team TeamKey, blocks []Block) error
 	ReadRange(ctx context.Context, team TeamKey, blocks []Block, off, n int64, w io.Writer) error
 	Has(ctx context.Context, team TeamKey, h Hash) (bool, error)
+	Digest(ctx context.Context, team TeamKey, blocks []Block) (Hash, error)
 	Stats(ctx context.Context) (StorageStats, error)
 }

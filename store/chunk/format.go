@@ -14,7 +14,7 @@ import (
 //
 //	offset size  field
 //	0      8     magic "HAULSHRD"
-//	8      1     record version (1)
+//	8      1     record version (2)
 //	9      1     shard index (0 .. data+parity-1)
 //	10     1     data shards of the block
 //	11     1     parity shards of the block

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -356,7 +357,56 @@ func RebuildIndex(ctx context.Context, cfg Config, meta RebuildMeta) (RebuildRep
 			return rep, err
 		}
 	}
+	// Without the file records' references every count is zero, and
+	// compaction would free every block: it stays off until an index
+	// rebuild that had them.
+	if err := s.setRefsUnknown(meta.Refs == nil); err != nil {
+		return rep, err
+	}
 	return rep, s.finishRebuild(ctx, &rep)
+}
+
+// refsUnknownName marks, in every data directory, an index whose
+// reference counts were not recomputed from the file records.
+const refsUnknownName = "refs-unknown"
+
+func (s *Store) setRefsUnknown(unknown bool) error {
+	for _, d := range s.dirs {
+		p := filepath.Join(d, refsUnknownName)
+		if !unknown {
+			if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return ioError("chunk.rebuild_index", d, err)
+			}
+			continue
+		}
+		f, _, err := s.fs.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600, false)
+		if err == nil {
+			_, err = f.WriteAt([]byte("the block index was rebuilt without file records; reference counts are unknown, so compaction frees nothing\n"), 0)
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err == nil {
+			err = s.fs.SyncDir(d)
+		}
+		if err != nil {
+			return ioError("chunk.rebuild_index", d, err)
+		}
+	}
+	return nil
+}
+
+// refsUnknown reports whether reference counts are unreliable.
+func (s *Store) refsUnknown() bool {
+	for _, d := range s.dirs {
+		if _, err := s.fs.Stat(filepath.Join(d, refsUnknownName)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // geometry is what a block's records must agree on.

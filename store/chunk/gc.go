@@ -281,6 +281,10 @@ func (s *Store) Compact(ctx context.Context, threshold float64) (GCReport, error
 // against such a block and lost the race gets Conflict and the part is
 // sent again.
 func (s *Store) freeUnreferenced(ctx context.Context) (int64, error) {
+	if s.refsUnknown() {
+		s.log.Warn("compaction frees no block: the block index was rebuilt without file records (haul fsck --rebuild-index needs them to recount references)")
+		return 0, nil
+	}
 	type key struct {
 		team string
 		h    core.Hash
@@ -347,7 +351,9 @@ func (s *Store) gcCandidates(threshold float64, live map[segKey]int64, rep *GCRe
 	for d, dir := range s.dirs {
 		ents, err := segments(s.fs, dir)
 		if err != nil {
-			return nil, ioError(op, dir, err)
+			// A dead disk must not stop the others from being compacted.
+			s.log.Warn("compaction skips a data directory that cannot be read", "dir", dir, "err", err)
+			continue
 		}
 		for _, ent := range ents {
 			shard, seg, _ := parseSegName(ent.Name())

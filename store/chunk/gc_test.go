@@ -292,12 +292,24 @@ func TestGCReleaseBatchedResumes(t *testing.T) {
 	if recorded != 24 || calls != 4 {
 		t.Fatalf("progress %d after %d batches, want 24 after 4", recorded, calls)
 	}
+	// has reports whether a block is still referenced (a released block
+	// stays indexed at zero references until compaction).
 	has := func(blk core.Block) bool {
-		ok, err := ts.Has(ctx, team, blk.Hash)
+		var refs int64
+		err := ts.meta.View(ctx, func(tx core.Tx) error {
+			e, err := tx.Block(team.TeamID, blk.Hash)
+			if core.Is(err, core.NotFound) {
+				return nil
+			}
+			if err == nil {
+				refs = e.Refs
+			}
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
+		return refs > 0
 	}
 	for i, blk := range a.blocks {
 		want := i < 10 || i >= 24 // shared with b, or not released yet
@@ -550,5 +562,45 @@ func TestCompactFreesUnreferencedAfterRebuild(t *testing.T) {
 	st, _ := ts.Stats(ctx)
 	if st.Blocks != 0 || st.PhysicalBytes != 0 {
 		t.Fatalf("after compaction: %d blocks, %d physical bytes", st.Blocks, st.PhysicalBytes)
+	}
+}
+
+// TestRebuildWithoutRefsFreesNothing: an index rebuilt without the file
+// records' references must not let compaction free the blocks.
+func TestRebuildWithoutRefsFreesNothing(t *testing.T) {
+	ts := openTestStore(t, func(c *Config) { c.GCIdle, c.GCGrace = -1, -1 })
+	team := chunktest.Team("A")
+	data := chunktest.Data(78, 3*testBlockSize)
+	blocks := chunktest.Put(t, ts.env(), team, data, len(data))
+	ts.Close()
+	if err := ts.meta.DropBlockIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RebuildIndex(context.Background(), ts.cfg, RebuildMeta{Store: ts.meta}); err != nil {
+		t.Fatal(err)
+	}
+	ts.reopen(t)
+	rep, err := ts.Compact(context.Background(), 0.5)
+	if err != nil || rep.BlocksFreed != 0 || rep.SegmentsDeleted != 0 {
+		t.Fatalf("compaction after a rebuild without references: %+v, %v", rep, err)
+	}
+	if got := chunktest.Get(t, ts.env(), team, blocks, 0, int64(len(data))); !bytes.Equal(got, data) {
+		t.Fatal("data lost after compaction")
+	}
+	// A rebuild that has the references clears the mark.
+	ts.Close()
+	ts.meta.DropBlockIndex()
+	refs := func(yield func(string, core.Hash)) error {
+		for _, b := range blocks {
+			yield(team.TeamID, b.Hash)
+		}
+		return nil
+	}
+	if _, err := RebuildIndex(context.Background(), ts.cfg, RebuildMeta{Store: ts.meta, Refs: refs}); err != nil {
+		t.Fatal(err)
+	}
+	ts.reopen(t)
+	if ts.refsUnknown() {
+		t.Fatal("the mark stayed after a rebuild with references")
 	}
 }

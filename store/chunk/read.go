@@ -71,8 +71,8 @@ func (s *Store) entry(ctx context.Context, team core.TeamKey, h core.Hash) (*cor
 		return err
 	})
 	if core.Is(err, core.NotFound) {
-		return nil, &core.Error{Op: "chunk.read", Kind: core.Corrupt, Err: err,
-			Msg: fmt.Sprintf("block %s of this file is missing from the block index; run haul fsck", h.Short())}
+		return nil, &core.Error{Op: "chunk.read", Kind: core.Gone, Err: err,
+			Msg: fmt.Sprintf("block %s of this file is no longer stored: the file was deleted or expired (if it was not, the block index is damaged: run haul fsck)", h.Short())}
 	}
 	return e, err
 }
@@ -84,6 +84,10 @@ func (s *Store) readBlock(ctx context.Context, r *reader, team core.TeamKey, b c
 	e, err := s.entry(ctx, team, b.Hash)
 	if err != nil {
 		return err
+	}
+	if e.Len != b.Len {
+		return &core.Error{Op: "chunk.read", Kind: core.Corrupt,
+			Msg: fmt.Sprintf("block %s is %d bytes in the index but %d in the file record: run haul fsck", b.Hash.Short(), e.Len, b.Len)}
 	}
 	k := int(e.Data)
 	sl := int64(shardLen(e.Len, k))

@@ -26,7 +26,7 @@ func parseSegName(name string) (shard int, seg uint32, ok bool) {
 	}
 	sh, err1 := strconv.Atoi(name[1:4])
 	sg, err2 := strconv.ParseUint(name[5:13], 10, 32)
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || sh < 0 || sh > 255 {
 		return 0, 0, false
 	}
 	return sh, uint32(sg), true
@@ -120,6 +120,9 @@ func (s *stream) appendV(pieces [][]byte) (core.ShardLoc, error) {
 	if s.failed != nil {
 		return core.ShardLoc{}, s.failed
 	}
+	if s.f == nil {
+		return core.ShardLoc{}, errStreamClosed
+	}
 	size := 0
 	for _, p := range pieces {
 		size += len(p)
@@ -164,6 +167,12 @@ func (s *stream) syncLocked() error {
 	if s.failed != nil {
 		return s.failed
 	}
+	if s.f == nil {
+		if s.dirty {
+			return errStreamClosed
+		}
+		return nil
+	}
 	if !s.dirty {
 		return nil
 	}
@@ -181,6 +190,10 @@ func (s *stream) syncLocked() error {
 	}
 	return nil
 }
+
+// errStreamClosed reports a write or sync after the store was closed (haul
+// stopping while a request was still writing): nothing is acknowledged.
+var errStreamClosed = errors.New("the chunk store was closed")
 
 // errSegmentGone reports writes that went to a segment file removed
 // meanwhile.

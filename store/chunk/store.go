@@ -303,6 +303,12 @@ func (s *Store) encoder(data, parity int) (reedsolomon.Encoder, error) {
 // stream whose fsync failed is replaced by a fresh one, continuing after
 // its records; the ingests that wrote to the failed one fail.
 func (s *Store) stream(dir uint8, shard int) (*stream, error) {
+	if int(dir) >= len(s.dirs) || shard < 0 || shard > 255 {
+		return nil, core.E("chunk.stream", core.Internal, "no stream %d in directory %d", shard, dir)
+	}
+	if s.closed.Load() {
+		return nil, core.E("chunk.stream", core.Unavailable, "the chunk store is closed (haul is stopping)")
+	}
 	slot := &s.streamTab[int(dir)*256+shard]
 	if st := slot.Load(); st != nil && !st.isFailed() {
 		return st, nil
@@ -513,12 +519,12 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 			break
 		}
 		want := s.bsize - off%s.bsize
-		n, err := io.ReadFull(r, w.block[:want])
-		if n == 0 && (err == io.EOF || err == nil) {
+		n, err := fill(r, w.block[:want])
+		if n == 0 && err == io.EOF {
 			free <- w
 			break
 		}
-		if err != nil && err != io.ErrUnexpectedEOF {
+		if err != nil && err != io.EOF {
 			rerr = err
 			free <- w
 			break
@@ -531,7 +537,7 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 		<-cvOut
 		full <- w
 		off += int64(n)
-		if err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			break
 		}
 	}
@@ -554,6 +560,28 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 		}
 	}
 	return res, nil
+}
+
+// fill reads into b until it is full or r ends. Only io.EOF ends the
+// stream: any other error, io.ErrUnexpectedEOF from a body cut short
+// included, is returned as it is, so a truncated upload is never taken
+// for a complete one. It returns io.EOF with n > 0 for a last, partial
+// block.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			// A reader that returns nothing and no error: keep asking,
+			// as io.ReadFull does.
+			continue
+		}
+	}
+	return n, nil
 }
 
 // storeBlock records the block in w, writing it unless the team already
@@ -728,8 +756,10 @@ func (s *Store) Commit(tx core.Tx, team core.TeamKey, in *core.Ingested) error {
 	return nil
 }
 
-// Release implements core.ChunkStore. A block at zero references leaves
-// the index at once; its records become garbage that compaction reclaims.
+// Release implements core.ChunkStore. A block at zero references stays in
+// the index, at zero, until compaction frees it (freeUnreferenced): so a
+// transaction that releases a part and commits its replacement with the
+// same bytes (a client re-sending a part) finds the block still there.
 func (s *Store) Release(tx core.Tx, team core.TeamKey, blocks []core.Block) error {
 	for _, b := range blocks {
 		e, err := tx.Block(team.TeamID, b.Hash)
@@ -739,12 +769,11 @@ func (s *Store) Release(tx core.Tx, team core.TeamKey, blocks []core.Block) erro
 		if err != nil {
 			return err
 		}
-		if e.Refs--; e.Refs <= 0 {
-			err = tx.DeleteBlock(team.TeamID, b.Hash)
-		} else {
-			err = tx.PutBlock(team.TeamID, b.Hash, e)
+		if e.Refs <= 0 {
+			continue // already at zero: releasing twice must not fail a deletion
 		}
-		if err != nil {
+		e.Refs--
+		if err := tx.PutBlock(team.TeamID, b.Hash, e); err != nil {
 			return err
 		}
 	}
@@ -764,7 +793,10 @@ func (s *Store) Stats(ctx context.Context) (core.StorageStats, error) {
 		}
 		segs, err := segments(s.fs, d)
 		if err != nil {
-			return st, ioError("chunk.stats", d, err)
+			// A dead disk must not hide the figures of the others.
+			s.log.Warn("storage figures: a data directory cannot be read", "dir", d, "err", err)
+			st.UnreadableDirs++
+			continue
 		}
 		for _, e := range segs {
 			if fi, err := e.Info(); err == nil {
@@ -776,8 +808,10 @@ func (s *Store) Stats(ctx context.Context) (core.StorageStats, error) {
 	err := s.meta.View(ctx, func(tx core.Tx) error {
 		return tx.Blocks(func(_ string, _ core.Hash, e *core.BlockEntry) bool {
 			st.Blocks++
-			st.UniqueBytes += e.Len
-			st.LogicalBytes += e.Len * e.Refs
+			if e.Refs > 0 {
+				st.UniqueBytes += e.Len
+				st.LogicalBytes += e.Len * e.Refs
+			}
 			return true
 		})
 	})

@@ -123,6 +123,13 @@ type gcState struct {
 	doomed   map[segKey]struct{} // segments compaction evacuates or has deleted; never appended to again
 	any      atomic.Bool         // len(doomed) > 0
 
+	// pinned counts, per segment, the ingests in progress that wrote
+	// records into it: those records look dead until their Commit, so a
+	// pinned segment is never compacted (a slow upload must not lose its
+	// early blocks to a pass that runs while it is still sending).
+	pinMu  sync.Mutex
+	pinned map[segKey]int
+
 	// hook, when set (tests), is called at each step of a pass: "copied"
 	// (live records of a batch copied and synced), "indexed" (the batch's
 	// index transaction committed), "deleted" (a group's files deleted); an
@@ -365,6 +372,9 @@ func (s *Store) gcCandidates(threshold float64, live map[segKey]int64, rep *GCRe
 			c := &gcSeg{key: segKey{uint8(d), shard, seg}, path: filepath.Join(dir, ent.Name()), size: fi.Size()}
 			c.live = live[c.key]
 			if c.live > 0 && c.share() >= threshold {
+				continue
+			}
+			if s.isPinned(c.key) {
 				continue
 			}
 			st, err := s.stream(uint8(d), shard)
@@ -769,4 +779,40 @@ func (s *Store) RunGC(ctx context.Context, threshold float64, every time.Duratio
 				"segments_compacted", rep.SegmentsCompacted, "records_moved", rep.RecordsMoved, "bytes_freed", rep.BytesFreed)
 		}
 	}
+}
+
+// pin marks the segments holding a block's records as in use by an ingest
+// until unpin; it returns the keys to unpin.
+func (s *Store) pin(e *core.BlockEntry, keys []segKey) []segKey {
+	s.gc.pinMu.Lock()
+	defer s.gc.pinMu.Unlock()
+	if s.gc.pinned == nil {
+		s.gc.pinned = map[segKey]int{}
+	}
+	for i, l := range e.Shards {
+		k := segKey{l.Dir, i, l.Seg}
+		if len(keys) > 0 && keys[len(keys)-1] == k {
+			continue
+		}
+		s.gc.pinned[k]++
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// unpin releases what pin marked.
+func (s *Store) unpin(keys []segKey) {
+	s.gc.pinMu.Lock()
+	defer s.gc.pinMu.Unlock()
+	for _, k := range keys {
+		if s.gc.pinned[k]--; s.gc.pinned[k] <= 0 {
+			delete(s.gc.pinned, k)
+		}
+	}
+}
+
+func (s *Store) isPinned(k segKey) bool {
+	s.gc.pinMu.Lock()
+	defer s.gc.pinMu.Unlock()
+	return s.gc.pinned[k] > 0
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -602,5 +603,44 @@ func TestRebuildWithoutRefsFreesNothing(t *testing.T) {
 	ts.reopen(t)
 	if ts.refsUnknown() {
 		t.Fatal("the mark stayed after a rebuild with references")
+	}
+}
+
+// TestGCSparesSlowIngest: a pass that runs while an upload is still
+// sending must not reclaim the blocks it has written so far.
+func TestGCSparesSlowIngest(t *testing.T) {
+	ts := openTestStore(t, func(c *Config) { c.GCIdle, c.GCGrace = -1, -1; c.SegmentSize = 64 << 10 })
+	team := chunktest.Team("A")
+	data := chunktest.Data(79, 6*testBlockSize)
+	pr, pw := io.Pipe()
+	type result struct {
+		in  *core.Ingested
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		in, err := ts.Ingest(context.Background(), team, 0, pr)
+		done <- result{in, err}
+	}()
+	// Send half, let a compaction pass run while the sender stalls, then
+	// send the rest.
+	if _, err := pw.Write(data[:3*testBlockSize+100]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := ts.Compact(context.Background(), 0.5); err != nil {
+		t.Fatal(err)
+	}
+	pw.Write(data[3*testBlockSize+100:])
+	pw.Close()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := ts.meta.Update(context.Background(), func(tx core.Tx) error { return ts.Commit(tx, team, r.in) }); err != nil {
+		t.Fatalf("commit after a compaction pass during the upload: %v", err)
+	}
+	if got := chunktest.Get(t, ts.env(), team, r.in.Blocks, 0, int64(len(data))); !bytes.Equal(got, data) {
+		t.Fatal("read back differs")
 	}
 }

@@ -367,6 +367,7 @@ type worker struct {
 	// pending is set while the block's shard writes are in flight; wg
 	// waits for them and errs holds their outcome.
 	pending bool
+	entry   *core.BlockEntry // the entry being written, when pending
 	nShards int
 	wg      sync.WaitGroup
 	writes  []shardWrite       // one per shard, reused
@@ -442,6 +443,11 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 	}
 	res := &core.Ingested{}
 	touched := map[*stream]bool{}
+	// pins keeps the segments this ingest wrote from compaction until the
+	// caller has had the chance to commit (the pins are released when
+	// Ingest returns; Commit then sees a segment compaction took).
+	var pins []segKey
+	defer func() { s.unpin(pins) }()
 	var (
 		errMu  sync.Mutex
 		werr   error
@@ -479,11 +485,16 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 		for w := range inflight {
 			if w.pending {
 				w.wg.Wait()
+				failedWrite := false
 				for i, err := range w.errs[:w.nShards] {
 					if err != nil {
 						fail(ioError("chunk.write", s.dirs[s.placement(i)], err))
+						failedWrite = true
 						break
 					}
+				}
+				if !failedWrite {
+					pins = s.pin(w.entry, pins)
 				}
 			}
 			free <- w
@@ -601,6 +612,7 @@ func (s *Store) storeBlock(ctx context.Context, w *worker, team core.TeamKey, wr
 			if entry, err = s.writeBlock(w, team.TeamID, b.Hash, w.n, touched); err != nil {
 				return err
 			}
+			w.entry = entry
 			written[b.Hash] = true
 		}
 	}

@@ -516,6 +516,20 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 			cvOut <- struct{}{}
 		}
 	}()
+	// finish stops the pipeline and returns the buffers; deferred too, so
+	// a panicking reader (recovered by the HTTP server) leaks nothing.
+	var finishOnce sync.Once
+	finish := func() {
+		finishOnce.Do(func() {
+			close(full)
+			close(cvIn)
+			<-done
+			for _, w := range slots {
+				s.workers.Put(w)
+			}
+		})
+	}
+	defer finish()
 	kh := keyedHash(team)
 	var rerr error
 	for {
@@ -552,12 +566,7 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 			break
 		}
 	}
-	close(full)
-	close(cvIn)
-	<-done
-	for _, w := range slots {
-		s.workers.Put(w)
-	}
+	finish()
 	if rerr != nil {
 		return nil, core.Wrap(op, rerr)
 	}

@@ -179,6 +179,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOpt
 	hasher.SetMaxWait(a.HashMaxWait.Duration)
 	svc := core.NewService(core.Deps{
 		Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL,
+		Uploads: core.UploadConfig{DefaultExpiryDays: cfg.Retention.DefaultExpiryDays},
 		Auth: core.AuthConfig{
 			TokenTTL: a.TokenTTL.Duration, SessionTTL: a.SessionTTL.Duration, InviteTTL: a.InviteTTL.Duration,
 			LoginIPBurst: a.LoginIPBurst, LoginIPPerMinute: float64(a.LoginIPPerMinute),

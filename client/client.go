@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,8 +27,11 @@ type Client struct {
 	APIKey string
 	// UserToken is sent as X-User-Token when APIKey is empty.
 	UserToken string
-	// HTTP is the underlying client; nil means one with a 60 s timeout.
+	// HTTP is the underlying client; nil means one with a 60 s timeout
+	// (and none for upload parts, which their context bounds).
 	HTTP *http.Client
+
+	packageToken string // set on copies made by doPkg
 }
 
 // New returns a client of baseURL.
@@ -84,6 +88,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req.Header.Set("Accept", "application/json")
 	switch {
+	case c.packageToken != "":
+		req.Header.Set("X-Package-Token", c.packageToken)
 	case c.APIKey != "":
 		req.Header.Set("X-API-KEY", c.APIKey)
 	case c.UserToken != "":
@@ -120,8 +126,15 @@ func readError(res *http.Response) error {
 		Errors []struct{ Code, Msg, Field string }
 	}
 	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	var x struct {
+		XMLName xml.Name
+		Code    string
+		Message string
+	}
 	if json.Unmarshal(raw, &b) == nil && len(b.Errors) > 0 {
 		e.Code, e.Msg, e.Field = b.Errors[0].Code, b.Errors[0].Msg, b.Errors[0].Field
+	} else if xml.Unmarshal(raw, &x) == nil && x.XMLName.Local == "Error" { // the data plane's S3 errors
+		e.Code, e.Msg = x.Code, x.Message
 	} else {
 		e.Code, e.Msg = http.StatusText(res.StatusCode), strings.TrimSpace(string(raw))
 	}

@@ -19,6 +19,17 @@
 //     password changes revoke them.
 //   - Teamspace: a group of members of one team.
 //   - Event: one entry of the product's event store (MASV's activities).
+//   - Package: the unit of transfer, a virtual folder of Files, with a
+//     state (new, finalized, expired, archived) and an expiry. Its token
+//     (X-Package-Token) is the only credential of package routes.
+//   - File: a file of a package: name, folder path, size, chunk size, and
+//     once finalized its blocks and BLAKE3 digest.
+//   - Upload and Part: a file's multipart upload (S3's) and its durable
+//     parts, each holding block references until the file is finalized.
+//   - Blueprint: a pre-signed request (url, method, headers, body) that a
+//     client replays exactly, MASV's way of handing out the data plane.
+//   - Signed URL: a data-plane URL whose query carries an HMAC of the
+//     method, path, parameters and expiry (urlsign.go).
 //   - Keyring: the HMAC keys that sign tokens and URLs; rotated keys keep
 //     verifying until every signature they made has expired.
 //

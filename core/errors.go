@@ -70,6 +70,10 @@ type Error struct {
 	Field string
 	Msg   string
 	Err   error
+	// Code, when set, is a reason more precise than Kind that clients
+	// match on: the S3 error code on data-plane routes (NoSuchUpload,
+	// InvalidPart...), also given as the code of MASV's JSON error body.
+	Code string
 	// RetryAfter, when positive, tells a rate-limited client how many
 	// seconds to wait.
 	RetryAfter int

@@ -187,6 +187,9 @@ const (
 	EvTeamspaceUpdated     = "teamspace.updated"
 	EvTeamspaceDeleted     = "teamspace.deleted"
 	EvSigningKeysRotated   = "system.keys_rotated"
+	EvPackageCreated       = "package.created"
+	EvPackageFinalized     = "package.finalized"
+	EvPackageArchived      = "package.archived"
 )
 
 // SigningKey is one HMAC key of the keyring that signs tokens and URLs.

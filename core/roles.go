@@ -25,6 +25,12 @@ const (
 	// ActSystemStorage reads the appliance's storage figures; granted to
 	// anyone holding an allowed role in at least one team.
 	ActSystemStorage Action = "system.storage"
+	// ActPackageCreate makes team packages (and so uploads).
+	ActPackageCreate Action = "package.create"
+	// ActPackageReadAny reads (and gets the token of) every package of the
+	// team; without it a user reads only the packages they created. Both
+	// rules are in canReadPackage.
+	ActPackageReadAny Action = "package.read_any"
 )
 
 var (
@@ -53,6 +59,8 @@ var permissions = map[Action][]Role{
 	ActTeamspaceManage:   managers,
 	ActEventList:         managers,
 	ActSystemStorage:     managers,
+	ActPackageCreate:     staff,
+	ActPackageReadAny:    managers,
 }
 
 // describe says in words what an action is, for error messages.
@@ -71,6 +79,8 @@ var describe = map[Action]string{
 	ActTeamspaceManage:   "managing teamspaces",
 	ActEventList:         "reading the team's events",
 	ActSystemStorage:     "reading the appliance's storage figures",
+	ActPackageCreate:     "creating packages",
+	ActPackageReadAny:    "reading other people's packages",
 }
 
 // String describes the action in words.

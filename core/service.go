@@ -2,6 +2,7 @@ package core
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -39,6 +40,9 @@ type Deps struct {
 	Auth   AuthConfig
 	// PublicURL is the base of links handed to people (invitations).
 	PublicURL string
+	// Uploads are the data plane's limits; zero fields take
+	// DefaultUploadConfig's.
+	Uploads UploadConfig
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -54,6 +58,7 @@ type Service struct {
 	log       *slog.Logger
 	auth      AuthConfig
 	publicURL string
+	uploads   UploadConfig
 	now       func() time.Time
 
 	ipLimit      *Limiter
@@ -89,7 +94,7 @@ func NewService(d Deps) *Service {
 	}
 	return &Service{
 		store: d.Store, chunks: d.Chunks, keys: d.Keys, hasher: d.Hasher, log: log, auth: a,
-		publicURL: d.PublicURL, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) },
+		publicURL: strings.TrimRight(d.PublicURL, "/"), uploads: d.Uploads.withDefaults(), now: func() time.Time { return now().UTC().Truncate(time.Millisecond) },
 		ipLimit:      NewLimiter(a.LoginIPBurst, a.LoginIPPerMinute),
 		accountLimit: NewLimiter(a.LoginAccountBurst, a.LoginAccountPerMinute),
 	}

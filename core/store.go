@@ -28,6 +28,9 @@ type Tx interface {
 	EventTx
 	KeyringTx
 	BlockTx
+	PackageTx
+	FileTx
+	PartTx
 }
 
 // TeamTx stores teams. Team subdomains are unique.

@@ -79,12 +79,13 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	var ce *core.Error
 	kind := core.Internal
 	msg := "internal error; the server log has details under this request id: " + requestID(c)
-	field := ""
+	field, code := "", ""
 	switch {
 	case errors.As(err, &ce):
 		kind = core.KindOf(err)
 		if kind != core.Internal {
 			msg, field = ce.Msg, ce.Field
+			code = codeOf(err)
 			if msg == "" {
 				msg = kind.String()
 			}
@@ -105,10 +106,32 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	if c.Locals(dataPlaneLocal) != nil {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationXMLCharsetUTF8)
-		body, _ := xml.Marshal(s3Error{Code: s3Code(kind), Message: msg, RequestID: requestID(c)})
+		if code == "" {
+			code = s3Code(kind)
+		}
+		body, _ := xml.Marshal(s3Error{Code: code, Message: msg, RequestID: requestID(c)})
 		return c.Status(status).Send(append([]byte(xml.Header), body...))
 	}
-	return c.Status(status).JSON(errorBody{Code: status, Errors: []errorItem{{Code: kind.String(), Msg: msg, Type: kind.String(), Field: field}}})
+	if code == "" {
+		code = kind.String()
+	}
+	return c.Status(status).JSON(errorBody{Code: status, Errors: []errorItem{{Code: code, Msg: msg, Type: kind.String(), Field: field}}})
+}
+
+// codeOf returns the precise reason (core.Error.Code) of the first error
+// in err's chain that has one.
+func codeOf(err error) string {
+	for err != nil {
+		var ce *core.Error
+		if !errors.As(err, &ce) {
+			return ""
+		}
+		if ce.Code != "" {
+			return ce.Code
+		}
+		err = ce.Err
+	}
+	return ""
 }
 
 func kindOfStatus(code int) core.Kind {
@@ -148,6 +171,14 @@ func s3Code(k core.Kind) string {
 		return "InvalidRange"
 	case core.RateLimited, core.Unavailable:
 		return "SlowDown"
+	case core.Conflict, core.Exists:
+		return "OperationAborted"
+	case core.Gone:
+		return "NoSuchUpload"
+	case core.NotImplemented:
+		return "NotImplemented"
+	case core.Internal, core.KindOther:
+		return "InternalError"
 	}
 	return strings.ReplaceAll(k.String(), "_", "")
 }

@@ -63,11 +63,15 @@ type envOptions struct {
 	hashMaxWait     time.Duration // 0 = the hasher's default
 	auth            core.AuthConfig
 	config          httpd.Config
+	// uploads are the data plane's limits; newEnv lowers min_chunk_size to
+	// 64 KiB (one block of the test chunk store) so tests use small parts,
+	// and releases 5 blocks per transaction so deletions take many.
+	uploads core.UploadConfig
 }
 
 func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	t.Helper()
-	o := envOptions{hash: cheapHash}
+	o := envOptions{hash: cheapHash, uploads: core.UploadConfig{MinChunkSize: 64 << 10, ReleaseBatch: 5}}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -97,7 +101,7 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { chunks.Close() })
-	svc := core.NewService(core.Deps{Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth})
+	svc := core.NewService(core.Deps{Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth, Uploads: o.uploads})
 	boot, err := svc.Bootstrap(ctx, core.BootstrapRequest{TeamName: "Studio", OwnerEmail: ownerEmail, OwnerPassword: ownerPassword})
 	if err != nil {
 		t.Fatal(err)

@@ -136,7 +136,9 @@ func (s *Server) requireJSON(c *fiber.Ctx) error {
 	default:
 		return c.Next()
 	}
-	if c.Locals(dataPlaneLocal) != nil || !isAPIPath(c.Path()) || len(c.Body()) == 0 {
+	// The body's presence is read from the headers: reading it here would
+	// pull a streamed body into memory.
+	if c.Locals(dataPlaneLocal) != nil || !isAPIPath(c.Path()) || c.Request().Header.ContentLength() == 0 {
 		return c.Next()
 	}
 	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))

@@ -47,6 +47,11 @@ func (s *Server) openAPIDoc() fiber.Map {
 			op["security"] = []fiber.Map{{"userToken": []string{}}, {"session": []string{}}}
 		case "optional":
 			op["security"] = []fiber.Map{{}, {"userToken": []string{}}, {"session": []string{}}}
+		case "package":
+			op["security"] = []fiber.Map{{"packageToken": []string{}}}
+		case "signed":
+			op["security"] = []fiber.Map{{}}
+			op["description"] = "Signed URL: X-Haul-Key, X-Haul-Expires and X-Haul-Signature query parameters as handed out in blueprints. Errors are S3 XML."
 		case "metrics":
 			op["security"] = []fiber.Map{{"metricsToken": []string{}}, {}}
 		}
@@ -64,6 +69,7 @@ func (s *Server) openAPIDoc() fiber.Map {
 				"userToken":    fiber.Map{"type": "apiKey", "in": "header", "name": "X-User-Token"},
 				"session":      fiber.Map{"type": "apiKey", "in": "cookie", "name": "__Host-haul_session"},
 				"metricsToken": fiber.Map{"type": "http", "scheme": "bearer"},
+				"packageToken": fiber.Map{"type": "apiKey", "in": "header", "name": "X-Package-Token"},
 			},
 			"responses": fiber.Map{"Error": fiber.Map{
 				"description": "MASV's error body",

@@ -65,7 +65,10 @@ func parseTime(s string) (time.Time, error) {
 // Unknown fields are ignored (MASV clients send extras); malformed JSON
 // and wrong types are Invalid with a message naming the field.
 func decode(c *fiber.Ctx, op string, v any) error {
-	body := c.Body()
+	body, err := jsonBody(c, op)
+	if err != nil {
+		return err
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
@@ -89,6 +92,30 @@ func decode(c *fiber.Ctx, op string, v any) error {
 		return core.Invalidf(op, "", "the request body has data after the JSON value")
 	}
 	return nil
+}
+
+// maxJSONBody caps control-plane request bodies.
+const maxJSONBody = 1 << 20
+
+// jsonBody reads a control-plane request body, at most maxJSONBody bytes:
+// with streamed request bodies Fiber no longer enforces a limit, and
+// c.Body() would read a stream of any length into memory.
+func jsonBody(c *fiber.Ctx, op string) ([]byte, error) {
+	if c.Request().Header.ContentLength() > maxJSONBody {
+		return nil, core.E(op, core.TooLarge, "the request body is too large: JSON bodies may hold at most %d bytes", maxJSONBody)
+	}
+	st := c.Context().RequestBodyStream()
+	if st == nil {
+		return c.Body(), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(st, maxJSONBody+1))
+	if err != nil {
+		return nil, core.Invalidf(op, "", "the request body could not be read: %s", err.Error())
+	}
+	if len(b) > maxJSONBody {
+		return nil, core.E(op, core.TooLarge, "the request body is too large: JSON bodies may hold at most %d bytes", maxJSONBody)
+	}
+	return b, nil
 }
 
 // jsonTypeName names a Go type as a client sees it in JSON.
@@ -182,3 +209,6 @@ func noContent(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusNoContent) 
 
 // param returns a path parameter copied out of Fiber's recycled buffer.
 func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }
+
+// timeOf converts a request's time; the zero Time is the zero time.Time.
+func timeOf(t Time) time.Time { return time.Time(t) }

@@ -188,6 +188,25 @@ func matrixRows() []roleRow {
 		{"system.storage", [5]roleWant{{200, 200}, {200, 200}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
 			return c.e.do("GET", "/v1/system/storage", nil, c.cr)
 		}},
+		{"package.create", [5]roleWant{{201, 201}, {201, 201}, {201, 201}, {201, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			return c.e.do("POST", c.team("/packages"), map[string]any{"name": c.uniq("package")}, c.cr)
+		}},
+		{"package.list", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {200, noKey}}, func(c *roleCell) resp {
+			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/packages?status[]=new", nil, c.cr)
+		}},
+		// Anyone who may create packages reads their own (with the token);
+		// guests cannot create one, so the create's 403 is their answer.
+		{"package.get_own", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			r := c.e.do("POST", c.team("/packages"), map[string]any{"name": c.uniq("own-package")}, c.cr)
+			if r.Status != 201 {
+				return r
+			}
+			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/packages/"+r.Map(c.e.t)["id"].(string), nil, c.cr)
+		}},
+		{"package.get_others", [5]roleWant{{200, 200}, {200, 200}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			r := c.e.must(201, "POST", c.team("/packages"), map[string]any{"name": c.uniq("keysmith-package")}, userToken(c.f.keysmith.Token))
+			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/packages/"+r.Map(c.e.t)["id"].(string), nil, c.cr)
+		}},
 		{"profile.get", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {200, noKey}}, func(c *roleCell) resp {
 			return c.e.do("GET", "/v1/users/me", nil, c.cr)
 		}},

@@ -9,7 +9,7 @@ import (
 type route struct {
 	method  string
 	path    string // Fiber pattern, :name for parameters
-	auth    string // "none", "user" (X-API-KEY, X-User-Token or session cookie), "user_token" (no API keys), "optional" (a user token or session if sent), "metrics"
+	auth    string // "none", "user" (X-API-KEY, X-User-Token or session cookie), "user_token" (no API keys), "optional" (a user token or session if sent), "metrics", "package" (X-Package-Token only), "signed" (a URL signed by haul)
 	summary string
 	handler fiber.Handler
 }
@@ -62,6 +62,31 @@ func (s *Server) routeTable() []route {
 		{"DELETE", "/v1/spaces/:space_id", "user", "Delete a teamspace.", a(s.deleteSpace)},
 		{"POST", "/v1/spaces/:space_id/members", "user", "Add members to a teamspace.", a(s.addSpaceMembers)},
 		{"DELETE", "/v1/spaces/:space_id/members/:member_id", "user", "Remove a member from a teamspace.", a(s.removeSpaceMember)},
+
+		// Packages.
+		{"POST", "/v1/teams/:team_id/packages", "user", "Create a team package; the answer's access_token is its package token (owner, admin, integration manager, member).", a(s.createPackage)},
+		{"GET", "/v1.1/teams/:team_id/packages", "user", "List packages (paged; status[] defaults to finalized and expired; sort name, created_at, size, expiry). Owner and admins see all, others their own.", a(s.listPackages)},
+		{"GET", "/v1/teams/:team_id/packages", "user", "List packages, MASV's legacy form: boolean filters new, finalized, expired, archived; a bare array.", a(s.listPackagesLegacy)},
+		{"GET", "/v1.1/teams/:team_id/packages/:package_id", "user", "One package with its access_token (owner and admins, or its creator).", a(s.getPackage)},
+		{"PUT", "/v1/packages/:package_id", "package", "Change a package's name or description.", s.updatePackage},
+		{"PUT", "/v1/packages/:package_id/expiry", "package", "Move a package's expiry ({expiry}; unlimited_storage is not offered).", s.setPackageExpiry},
+		{"DELETE", "/v1/packages/:package_id", "package", "Delete a package: it becomes archived and its data is released.", s.deletePackage},
+		{"POST", "/v1/packages/:package_id/finalize", "package", "Finalize (lock) a package once every file is finalized.", s.finalizePackage},
+		{"GET", "/v1/system/packages/spec", "none", "Upload limits: max_chunk_count, max_chunk_size, min_chunk_size, block_size.", s.packageSpec},
+
+		// Files and the upload flow (MASV's blueprints).
+		{"POST", "/v1/packages/:package_id/files", "package", "Add a file; returns its create_blueprint (S3 CreateMultipartUpload on a signed URL).", s.addFile},
+		{"GET", "/v1/packages/:package_id/files", "package", "The package's files with their digests.", s.listFiles},
+		{"DELETE", "/v1/packages/:package_id/files/:file_id", "package", "Remove a file before the package is finalized; its data is released.", s.deleteFile},
+		{"POST", "/v1/packages/:package_id/files/:file_id", "package", "Part blueprints for parts start+1..start+count of the upload in the body ({upload_id}).", s.partURLs},
+		{"GET", "/v1/packages/:package_id/files/:file_id/uploads/:upload_id", "package", "Signed ListParts and Abort blueprints of an upload (haul's, for resuming).", s.uploadURLs},
+		{"POST", "/v1/packages/:package_id/files/:file_id/finalize", "package", "Finalize a file from its parts (chunk_extras, file_extras.upload_id, size).", s.finalizeFile},
+
+		// The data plane: S3's multipart upload on signed URLs; S3 XML errors.
+		{"POST", "/s3/:package_id/:file_id", "signed", "S3 CreateMultipartUpload (?uploads): InitiateMultipartUploadResult XML.", s.s3Post},
+		{"PUT", "/s3/:package_id/:file_id", "signed", "S3 UploadPart (?partNumber=&uploadId=): streams the part into the chunk store; answers its ETag once durable.", s.s3Put},
+		{"GET", "/s3/:package_id/:file_id", "signed", "S3 ListParts (?uploadId=): the durable parts.", s.s3Get},
+		{"DELETE", "/s3/:package_id/:file_id", "signed", "S3 AbortMultipartUpload (?uploadId=): releases the parts.", s.s3Delete},
 
 		// MASV routes haul does not offer.
 		{"GET", "/v1/teams/:team_id/cloud_connections", "none", "Not offered: haul keeps data on the appliance.", s.notOffered},

@@ -74,11 +74,16 @@ func New(d Deps) *Server {
 		ErrorHandler:            s.handleError,
 		ReadTimeout:             d.Config.ReadTimeout,
 		IdleTimeout:             d.Config.IdleTimeout,
-		BodyLimit:               1 << 20, // control-plane bodies; uploads stream on their own routes
-		Network:                 fiber.NetworkTCP,
-		ReadBufferSize:          16 << 10,
+		// Request bodies stream: an upload's part goes to the chunk store
+		// as it arrives and is never held whole in memory. BodyLimit then
+		// only decides what fasthttp reads ahead; decode caps JSON bodies
+		// at maxJSONBody itself.
+		StreamRequestBody: true,
+		BodyLimit:         maxJSONBody,
+		Network:           fiber.NetworkTCP,
+		ReadBufferSize:    16 << 10,
 	})
-	s.app.Use(s.requestContext, s.accessLog, s.recoverPanic, s.requireJSON)
+	s.app.Use(s.requestContext, s.accessLog, s.recoverPanic, s.cors, s.requireJSON)
 	s.routes = s.routeTable()
 	for _, r := range s.routes {
 		s.app.Add(r.method, r.path, r.handler)

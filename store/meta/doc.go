@@ -48,6 +48,15 @@
 //	ev/_system/<event id>             core.Event without a team (core.SystemEvents), e.g. a
 //	                                  failed login for an unknown email
 //	blk/<team id>/<32-byte address>   core.BlockEntry in a binary codec (block.go)
+//	pkg/<id>                          core.Package
+//	pkg_team/<team id>/<id>           list entry
+//	file/<id>                         core.File; its Blocks hold block references once finalized
+//	file_pkg/<package id>/<id>        list entry
+//	part/<upload id>/<nnnnn>          core.Part, the part number in 5 digits so that a prefix
+//	                                  scan lists an upload's parts in order (ListParts); its
+//	                                  Blocks hold block references until the file is
+//	                                  finalized (they pass to the file) or the upload is
+//	                                  aborted or the package deleted (they are released)
 //
 // The schema version is the number of migrations applied to a data
 // directory, stored under sys/schema; SchemaVersion is the number this

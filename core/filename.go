@@ -1,0 +1,84 @@
+package core
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Limits on the names and paths of files in packages.
+const (
+	MaxFileNameBytes = 255  // one name (a path segment), as most file systems allow
+	MaxFilePathBytes = 4096 // a whole path, as Linux's PATH_MAX
+)
+
+// CheckFileName validates a file's name: one path segment, refused with a
+// message naming the rule it breaks. It returns the name in Unicode NFC.
+func CheckFileName(op, field, name string) (string, error) {
+	if name == "" {
+		return "", Invalidf(op, field, "%s is required", field)
+	}
+	if strings.ContainsAny(name, `/\`) {
+		return "", Invalidf(op, field, "%s %q contains a path separator: put the folders in path, the name alone in name", field, name)
+	}
+	return checkSegment(op, field, name)
+}
+
+// CheckFilePath validates a file's directory inside its package: relative,
+// "/" as the one separator, no "." or ".." segments, no empty segments
+// (a trailing "/" is dropped), each segment a valid name. "" is the top.
+func CheckFilePath(op, field, path string) (string, error) {
+	path = strings.TrimSuffix(path, "/")
+	if path == "" {
+		return "", nil
+	}
+	if len(path) > MaxFilePathBytes {
+		return "", Invalidf(op, field, "%s is %d bytes long; the maximum is %d", field, len(path), MaxFilePathBytes)
+	}
+	if strings.HasPrefix(path, "/") || strings.HasPrefix(path, `\`) || (len(path) >= 2 && path[1] == ':') {
+		return "", Invalidf(op, field, "%s %q is absolute: give it relative to the package", field, path)
+	}
+	if strings.Contains(path, `\`) {
+		return "", Invalidf(op, field, `%s %q contains a backslash: the one separator is "/"`, field, path)
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if seg == "" {
+			return "", Invalidf(op, field, "%s %q has an empty segment (\"//\")", field, path)
+		}
+		n, err := checkSegment(op, field, seg)
+		if err != nil {
+			return "", err
+		}
+		segs[i] = n
+	}
+	out := strings.Join(segs, "/")
+	if len(out) > MaxFilePathBytes {
+		return "", Invalidf(op, field, "%s is %d bytes long; the maximum is %d", field, len(out), MaxFilePathBytes)
+	}
+	return out, nil
+}
+
+func checkSegment(op, field, s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", Invalidf(op, field, "%s is not valid UTF-8", field)
+	}
+	if s == "." || s == ".." {
+		return "", Invalidf(op, field, "%s must not contain %q segments (path traversal)", field, s)
+	}
+	for _, r := range s {
+		if r == 0 {
+			return "", Invalidf(op, field, "%s contains a NUL character", field)
+		}
+		if unicode.IsControl(r) {
+			return "", Invalidf(op, field, "%s contains a control character (U+%04X)", field, r)
+		}
+	}
+	s = norm.NFC.String(s)
+	if len(s) > MaxFileNameBytes {
+		return "", Invalidf(op, field, "%s has a name of %d bytes; the maximum is %d bytes per name", field, len(s), MaxFileNameBytes)
+	}
+	return s, nil
+}

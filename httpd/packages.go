@@ -1,0 +1,206 @@
+package httpd
+
+import (
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"haul/core"
+)
+
+// CreatePackageRequest is the body of POST /v1/teams/{id}/packages.
+type CreatePackageRequest struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Recipients  []string `json:"recipients"`
+	Password    string   `json:"password"`
+	AccessLimit *int     `json:"access_limit"`
+	Expiry      Time     `json:"expiry"`
+	TeamspaceID string   `json:"teamspace_id"`
+}
+
+// PackageResponse is MASV's package object. AccessToken is present only
+// for callers allowed to manage the package.
+type PackageResponse struct {
+	ID               string            `json:"id"`
+	TeamID           string            `json:"team_id"`
+	Name             string            `json:"name"`
+	Description      string            `json:"description"`
+	Sender           string            `json:"sender"`
+	Recipients       []string          `json:"recipients"`
+	AccessToken      string            `json:"access_token,omitempty"`
+	State            core.PackageState `json:"state"`
+	CreatedAt        Time              `json:"created_at"`
+	UpdatedAt        Time              `json:"updated_at"`
+	FinalizedAt      Time              `json:"finalized_at"`
+	Size             int64             `json:"size"`
+	UsageTotalBytes  int64             `json:"usage_total_bytes"`
+	TotalFiles       int               `json:"total_files"`
+	Expiry           Time              `json:"expiry"`
+	CustomExpiry     bool              `json:"custom_expiry"`
+	UnlimitedStorage bool              `json:"unlimited_storage"`
+	ExtraStorageDays int               `json:"extra_storage_days"`
+	AccessLimit      int               `json:"access_limit"`
+	HasPassword      bool              `json:"has_password"`
+	Links            []any             `json:"links"`
+	Extras           map[string]any    `json:"extras"`
+	ContainsVirus    bool              `json:"contains_virus"`
+	ProgressChannels []string          `json:"progress_channels"`
+	TeamspaceID      string            `json:"teamspace_id"`
+	Tags             []string          `json:"tags"`
+}
+
+func packageView(v *core.PackageView) PackageResponse {
+	pk := &v.Package
+	rec := pk.Recipients
+	if rec == nil {
+		rec = []string{}
+	}
+	return PackageResponse{ID: pk.ID, TeamID: pk.TeamID, Name: pk.Name, Description: pk.Description, Sender: pk.Sender,
+		Recipients: rec, AccessToken: v.AccessToken, State: pk.State, CreatedAt: Time(pk.CreatedAt), UpdatedAt: Time(pk.UpdatedAt),
+		FinalizedAt: Time(pk.FinalizedAt), Size: pk.Size, UsageTotalBytes: pk.Size, TotalFiles: pk.TotalFiles,
+		Expiry: Time(pk.Expiry), CustomExpiry: pk.CustomExpiry, AccessLimit: pk.AccessLimit, HasPassword: pk.PasswordHash != "",
+		Links: []any{}, Extras: map[string]any{}, ProgressChannels: []string{}, TeamspaceID: pk.TeamspaceID, Tags: []string{}}
+}
+
+func (s *Server) createPackage(c *fiber.Ctx, p *core.Principal) error {
+	var req CreatePackageRequest
+	if err := decode(c, "package.create", &req); err != nil {
+		return err
+	}
+	v, err := s.svc.CreatePackage(c.UserContext(), p, param(c, "team_id"), core.CreatePackageRequest{
+		Name: req.Name, Description: req.Description, Recipients: req.Recipients, Password: req.Password,
+		AccessLimit: req.AccessLimit, Expiry: timeOf(req.Expiry), TeamspaceID: req.TeamspaceID})
+	if err != nil {
+		return err
+	}
+	return created(c, packageView(v))
+}
+
+// packageStates reads MASV's status[] filter (also status, repeated or
+// comma separated).
+func packageStates(c *fiber.Ctx) []core.PackageState {
+	var out []core.PackageState
+	args := c.Context().QueryArgs()
+	for _, name := range []string{"status[]", "status"} {
+		for _, v := range args.PeekMulti(name) {
+			for _, s := range strings.Split(string(v), ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					out = append(out, core.PackageState(s))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) listPackages(c *fiber.Ctx, p *core.Principal) error {
+	pg, page, err := listQuery(c, "package.list")
+	if err != nil {
+		return err
+	}
+	vs, total, err := s.svc.Packages(c.UserContext(), p, param(c, "team_id"), core.PackageQuery{States: packageStates(c), Page: pg})
+	if err != nil {
+		return err
+	}
+	out := make([]PackageResponse, 0, len(vs))
+	for i := range vs {
+		out = append(out, packageView(&vs[i]))
+	}
+	return c.JSON(list(out, total, page, pg.Limit))
+}
+
+// listPackagesLegacy is MASV's v1 list: boolean filters expired and
+// finalized (default true), new and archived (default false); a bare array.
+func (s *Server) listPackagesLegacy(c *fiber.Ctx, p *core.Principal) error {
+	var states []core.PackageState
+	for _, f := range []struct {
+		name string
+		def  bool
+	}{{"new", false}, {"finalized", true}, {"expired", true}, {"archived", false}} {
+		if c.QueryBool(f.name, f.def) {
+			states = append(states, core.PackageState(f.name))
+		}
+	}
+	if len(states) == 0 {
+		return c.JSON([]PackageResponse{})
+	}
+	vs, _, err := s.svc.Packages(c.UserContext(), p, param(c, "team_id"), core.PackageQuery{States: states})
+	if err != nil {
+		return err
+	}
+	out := make([]PackageResponse, 0, len(vs))
+	for i := range vs {
+		out = append(out, packageView(&vs[i]))
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) getPackage(c *fiber.Ctx, p *core.Principal) error {
+	v, err := s.svc.GetPackage(c.UserContext(), p, param(c, "team_id"), param(c, "package_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(packageView(v))
+}
+
+// packageAuth reads a package-token route's credential.
+func packageAuth(c *fiber.Ctx) core.PackageAuth {
+	return core.PackageAuth{Token: c.Get("X-Package-Token"),
+		OtherCredential: c.Get("X-API-KEY") != "" || c.Get("X-User-Token") != ""}
+}
+
+func (s *Server) deletePackage(c *fiber.Ctx) error {
+	if err := s.svc.DeletePackage(c.UserContext(), packageAuth(c), param(c, "package_id")); err != nil {
+		return err
+	}
+	return noContent(c)
+}
+
+func (s *Server) finalizePackage(c *fiber.Ctx) error {
+	var ignored struct{}
+	if err := decode(c, "package.finalize", &ignored); err != nil {
+		return err
+	}
+	v, err := s.svc.FinalizePackage(c.UserContext(), packageAuth(c), param(c, "package_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(packageView(v))
+}
+
+// UpdatePackageRequest is the body of PUT /v1/packages/{id}.
+type UpdatePackageRequest struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+}
+
+func (s *Server) updatePackage(c *fiber.Ctx) error {
+	var req UpdatePackageRequest
+	if err := decode(c, "package.update", &req); err != nil {
+		return err
+	}
+	v, err := s.svc.UpdatePackage(c.UserContext(), packageAuth(c), param(c, "package_id"), core.PackageUpdate(req))
+	if err != nil {
+		return err
+	}
+	return c.JSON(packageView(v))
+}
+
+// ExpiryRequest is the body of PUT /v1/packages/{id}/expiry (MASV's).
+type ExpiryRequest struct {
+	UnlimitedStorage bool `json:"unlimited_storage"`
+	Expiry           Time `json:"expiry"`
+}
+
+func (s *Server) setPackageExpiry(c *fiber.Ctx) error {
+	var req ExpiryRequest
+	if err := decode(c, "package.expiry", &req); err != nil {
+		return err
+	}
+	v, err := s.svc.SetPackageExpiry(c.UserContext(), packageAuth(c), param(c, "package_id"), timeOf(req.Expiry), req.UnlimitedStorage)
+	if err != nil {
+		return err
+	}
+	return c.JSON(packageView(v))
+}

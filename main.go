@@ -537,9 +537,10 @@ func fsck(args []string, stdout, stderr io.Writer) error {
 			db.Close()
 			return err
 		}
-		// File records (and so block references) arrive with packages;
-		// until then every rebuilt block starts unreferenced.
-		rep, err := chunk.RebuildIndex(ctx, chunkConfig(cfg, *repair, log), chunk.RebuildMeta{Store: db})
+		// Reference counts are recounted from the file and part records.
+		svc := core.NewService(core.Deps{Store: db})
+		refs := func(yield func(string, core.Hash)) error { return svc.BlockRefs(ctx, yield) }
+		rep, err := chunk.RebuildIndex(ctx, chunkConfig(cfg, *repair, log), chunk.RebuildMeta{Store: db, Refs: refs})
 		db.Close()
 		if err != nil {
 			return err

@@ -51,3 +51,48 @@ func (s *Service) ChunkStats(ctx context.Context) (StorageStats, error) {
 	}
 	return s.chunks.Stats(ctx)
 }
+
+// BlockRefs calls yield once for every block reference the records hold:
+// the blocks of every file (a package being deleted keeps in its files the
+// blocks it has not released yet) and of every part of an upload not yet
+// finalized. It is what reference counts must equal; haul fsck
+// --rebuild-index recounts them from it.
+func (s *Service) BlockRefs(ctx context.Context, yield func(teamID string, h Hash)) error {
+	const op = "system.block_refs"
+	return Wrap(op, s.store.View(ctx, func(tx Tx) error {
+		var teams []string
+		if err := tx.Teams(func(t *Team) bool { teams = append(teams, t.ID); return true }); err != nil {
+			return err
+		}
+		for _, teamID := range teams {
+			pkgs, err := tx.TeamPackages(teamID)
+			if err != nil {
+				return err
+			}
+			for _, pk := range pkgs {
+				files, err := tx.PackageFiles(pk.ID)
+				if err != nil {
+					return err
+				}
+				for _, f := range files {
+					for _, b := range f.Blocks {
+						yield(teamID, b.Hash)
+					}
+					if f.UploadID == "" {
+						continue
+					}
+					parts, err := tx.UploadParts(f.UploadID)
+					if err != nil {
+						return err
+					}
+					for _, pt := range parts {
+						for _, b := range pt.Blocks {
+							yield(teamID, b.Hash)
+						}
+					}
+				}
+			}
+		}
+		return nil
+	}))
+}

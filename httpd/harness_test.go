@@ -52,6 +52,7 @@ type env struct {
 	URL    string
 	TeamID string
 	Svc    *core.Service
+	Meta   core.Store
 	Hasher *core.Hasher
 	Logs   *syncBuffer
 	client *http.Client
@@ -121,7 +122,7 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 			t.Errorf("closing db: %v", err)
 		}
 	})
-	return &env{t: t, URL: url, TeamID: boot.TeamID, Svc: svc, Hasher: hasher, Logs: logs,
+	return &env{t: t, URL: url, TeamID: boot.TeamID, Svc: svc, Meta: db, Hasher: hasher, Logs: logs,
 		client: &http.Client{Timeout: 30 * time.Second}}
 }
 

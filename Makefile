@@ -12,9 +12,12 @@ build:
 run: build
 	./bin/haul serve --data ./data
 
+# The multi-GB tests (SIGKILL mid-upload, //go:build !race) are too slow
+# under the race detector: a second pass runs them without it.
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 18m ./...
+	$(GO) test -count=1 -timeout 5m -run 'Kill' .
 
 test-short:
 	$(GO) test -count=1 -short ./...
@@ -25,9 +28,11 @@ lint:
 
 # bench prints the performance figures as ratios against baselines measured
 # in the same run (the machine is shared; absolute speeds wander).
-# HAUL_BENCH_MIB sets the chunk store's test size (default 4096).
+# HAUL_BENCH_MIB sets the chunk store's and the upload's test size (default
+# 4096; the eight concurrent uploads take a quarter of it each).
 bench:
 	HAUL_BENCH=1 $(GO) test -count=1 -run '^TestStorePerformance$$' -v ./store/chunk/ | grep -v '^=== RUN'
+	HAUL_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestUploadPerformance$$' -v . | grep -v '^=== RUN'
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 e2e:

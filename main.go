@@ -220,6 +220,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("first start: %w", err)
 	}
+	// Space reservations of unfinished uploads, recomputed from the store.
+	if err := app.svc.LoadReservations(ctx); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -236,6 +240,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// Background work stops, and is waited for, before the stores close.
 	stopLoops := runLoops(ctx,
 		func(ctx context.Context) { app.svc.RunSessionSweeper(ctx, sessionSweepEvery) },
+		func(ctx context.Context) { app.svc.RunExpiry(ctx, expiryEvery) },
+		func(ctx context.Context) {
+			app.svc.RunAbandonedUploads(ctx, abandonedEvery, time.Duration(cfg.Retention.AbandonedUploadHours)*time.Hour)
+		},
 		func(ctx context.Context) { app.chunks.RunScrub(ctx, int64(cfg.Storage.ScrubRate), scrubEvery) },
 		func(ctx context.Context) { app.chunks.RunGC(ctx, gcThreshold, gcEvery) },
 		func(ctx context.Context) { app.db.RunSnapshots(ctx, cfg.ChunkDirs(), snapshotEvery, 2) },
@@ -258,6 +266,8 @@ const (
 	gcEvery           = 10 * time.Minute // compaction passes
 	gcThreshold       = 0.5              // compact segments less than half live
 	snapshotEvery     = 6 * time.Hour    // metadata snapshots into every data directory
+	expiryEvery       = 10 * time.Minute // packages past their expiry turn expired, their data released
+	abandonedEvery    = 30 * time.Minute // uploads idle for retention.abandoned_upload_hours are dropped
 )
 
 // runLoops starts each Run-style function in its own goroutine with a

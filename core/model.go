@@ -49,6 +49,10 @@ type Team struct {
 	DownloadLimitEnabled bool   `json:"download_limit_enabled"`
 	DownloadLimitDefault int    `json:"download_limit_default"`
 	MaxEmailRecipients   int    `json:"max_email_recipients"`
+	// StorageQuotaBytes bounds what the team stores (finalized files of
+	// packages neither expired nor archived) plus what its uploads in
+	// progress have declared; 0 means no quota.
+	StorageQuotaBytes int64 `json:"storage_quota_bytes"`
 	// BlockKey keys the BLAKE3 addresses of the team's blocks in the chunk
 	// store, so teams never share blocks. It is secret: knowing it lets
 	// one probe which blocks the team stores.
@@ -190,6 +194,8 @@ const (
 	EvPackageCreated       = "package.created"
 	EvPackageFinalized     = "package.finalized"
 	EvPackageArchived      = "package.archived"
+	EvPackageExpired       = "package.expired"
+	EvUploadAbandoned      = "file.upload_abandoned"
 )
 
 // SigningKey is one HMAC key of the keyring that signs tokens and URLs.

@@ -43,6 +43,10 @@ type Package struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	FinalizedAt time.Time `json:"finalized_at"`
+	// Released is set once every block reference of an expired or
+	// archived package has been released; until then the expiry job
+	// finishes what a deletion or an expiry left undone.
+	Released bool `json:"released,omitempty"`
 }
 
 // FileState is new (being uploaded) or finalized (its blocks recorded).
@@ -81,6 +85,16 @@ type File struct {
 	UploadID    string    `json:"upload_id"`
 	CreatedAt   time.Time `json:"created_at"`
 	FinalizedAt time.Time `json:"finalized_at"`
+	// UploadStartedAt is when the open upload was created; LastPartAt when
+	// its last part was stored (written at most once a minute, so parallel
+	// parts rarely conflict on the file record). The abandoned-upload job
+	// measures an upload's idleness from the later of them.
+	UploadStartedAt time.Time `json:"upload_started_at,omitzero"`
+	LastPartAt      time.Time `json:"last_part_at,omitzero"`
+	// Abandoned is set when the abandoned-upload job dropped the file's
+	// upload and its space reservation; starting a new upload reserves
+	// again.
+	Abandoned bool `json:"abandoned,omitempty"`
 }
 
 // Part is one durable part of a multipart upload: its blocks are
@@ -506,35 +520,8 @@ func (s *Service) DeletePackage(ctx context.Context, auth PackageAuth, packageID
 	if err != nil {
 		return Wrap(op, err)
 	}
-	for {
-		released := 0
-		err := s.store.Update(ctx, func(tx Tx) error {
-			released = 0
-			files, err := tx.PackageFiles(packageID)
-			if err != nil {
-				return err
-			}
-			budget := s.uploads.ReleaseBatch
-			for _, f := range files {
-				if budget <= 0 {
-					break
-				}
-				n, err := s.releaseSome(tx, tk, f, budget)
-				if err != nil {
-					return err
-				}
-				budget -= n
-				released += n
-			}
-			return nil
-		})
-		if err != nil {
-			return Wrap(op, err)
-		}
-		if released == 0 {
-			return nil
-		}
-	}
+	s.releasePackage(packageID) // the space reservations of its files
+	return Wrap(op, s.releasePackageRefs(ctx, tk, packageID))
 }
 
 // releaseSome releases up to budget block references held by f (whole

@@ -31,6 +31,10 @@ const (
 	// team; without it a user reads only the packages they created. Both
 	// rules are in canReadPackage.
 	ActPackageReadAny Action = "package.read_any"
+	// ActTeamBlockKey reads the team's block key and uses resume by
+	// content (known blocks, parts by reference): it lets one probe which
+	// blocks the team stores.
+	ActTeamBlockKey Action = "team.block_key"
 )
 
 var (
@@ -61,6 +65,7 @@ var permissions = map[Action][]Role{
 	ActSystemStorage:     managers,
 	ActPackageCreate:     staff,
 	ActPackageReadAny:    managers,
+	ActTeamBlockKey:      staff,
 }
 
 // describe says in words what an action is, for error messages.
@@ -81,6 +86,7 @@ var describe = map[Action]string{
 	ActSystemStorage:     "reading the appliance's storage figures",
 	ActPackageCreate:     "creating packages",
 	ActPackageReadAny:    "reading other people's packages",
+	ActTeamBlockKey:      "reading the team's block key (resume by content)",
 }
 
 // String describes the action in words.

@@ -45,6 +45,9 @@ type Deps struct {
 	Uploads UploadConfig
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Space checks free space for upload reservations; nil means Chunks
+	// if it implements SpaceChecker (store/chunk.Store does), else none.
+	Space SpaceChecker
 }
 
 // Service holds haul's use cases. Every exported method that acts for
@@ -60,6 +63,7 @@ type Service struct {
 	publicURL string
 	uploads   UploadConfig
 	now       func() time.Time
+	space     *space
 
 	ipLimit      *Limiter
 	accountLimit *Limiter
@@ -92,7 +96,12 @@ func NewService(d Deps) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	checker := d.Space
+	if checker == nil {
+		checker, _ = d.Chunks.(SpaceChecker)
+	}
 	return &Service{
+		space: &space{byFile: map[string]*reservation{}, checker: checker},
 		store: d.Store, chunks: d.Chunks, keys: d.Keys, hasher: d.Hasher, log: log, auth: a,
 		publicURL: strings.TrimRight(d.PublicURL, "/"), uploads: d.Uploads.withDefaults(), now: func() time.Time { return now().UTC().Truncate(time.Millisecond) },
 		ipLimit:      NewLimiter(a.LoginIPBurst, a.LoginIPPerMinute),

@@ -50,6 +50,8 @@ type TeamUpdate struct {
 	DownloadLimitEnabled *bool
 	DownloadLimitDefault *int
 	MaxEmailRecipients   *int
+	// StorageQuotaBytes: 0 removes the quota.
+	StorageQuotaBytes *int64
 }
 
 func intIn(op, field string, v *int, lo, hi int) error {
@@ -82,6 +84,9 @@ func (s *Service) UpdateTeam(ctx context.Context, p *Principal, teamID string, u
 			return nil, err
 		}
 	}
+	if up.StorageQuotaBytes != nil && *up.StorageQuotaBytes < 0 {
+		return nil, Invalidf(op, "storage_quota_bytes", "storage_quota_bytes must be 0 (no quota) or a number of bytes")
+	}
 	var out *Team
 	err := s.store.Update(ctx, func(tx Tx) error {
 		a, err := s.authorize(tx, op, p, teamID, ActTeamUpdate)
@@ -95,6 +100,7 @@ func (s *Service) UpdateTeam(ctx context.Context, p *Principal, teamID string, u
 		set(&t.DownloadLimitEnabled, up.DownloadLimitEnabled)
 		set(&t.DownloadLimitDefault, up.DownloadLimitDefault)
 		set(&t.MaxEmailRecipients, up.MaxEmailRecipients)
+		set(&t.StorageQuotaBytes, up.StorageQuotaBytes)
 		t.UpdatedAt = s.now()
 		if err := tx.PutTeam(t); err != nil {
 			return err

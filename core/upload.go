@@ -122,6 +122,7 @@ func (s *Service) AddFile(ctx context.Context, auth PackageAuth, packageID strin
 		}
 	}
 	var out AddFileResult
+	fileID := NewID()
 	err = s.store.Update(ctx, func(tx Tx) error {
 		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
 		if err != nil {
@@ -130,8 +131,18 @@ func (s *Service) AddFile(ctx context.Context, auth PackageAuth, packageID strin
 		if err := s.checkOpen(op, pk); err != nil {
 			return err
 		}
-		f := &File{ID: NewID(), PackageID: pk.ID, TeamID: pk.TeamID, Kind: "file", Name: name, Path: dir,
+		team, err := tx.Team(pk.TeamID)
+		if err != nil {
+			return err
+		}
+		f := &File{ID: fileID, PackageID: pk.ID, TeamID: pk.TeamID, Kind: "file", Name: name, Path: dir,
 			LastModified: req.LastModified, Size: size, ChunkSize: chunk, State: FileNew, CreatedAt: s.now()}
+		// The declared size is reserved before any byte moves: of two
+		// uploads that fit alone but not together, the second is refused
+		// here (NoSpace, 507).
+		if err := s.reserve(ctx, tx, op, team, f); err != nil {
+			return err
+		}
 		if err := tx.PutFile(f); err != nil {
 			return err
 		}
@@ -139,6 +150,7 @@ func (s *Service) AddFile(ctx context.Context, auth PackageAuth, packageID strin
 		return nil
 	})
 	if err != nil {
+		s.release(fileID)
 		return nil, Wrap(op, err)
 	}
 	out.CreateBlueprint = s.blueprint("POST", DataPath(packageID, out.File.ID), url.Values{"uploads": {""}})
@@ -167,6 +179,10 @@ func uploadOf(op string, f *File, uploadID string) error {
 	}
 	if uploadID == "" || f.UploadID != uploadID {
 		return noSuchUpload(op, uploadID)
+	}
+	if f.Abandoned {
+		return &Error{Op: op, Kind: NotFound, Code: "NoSuchUpload",
+			Msg: fmt.Sprintf("upload %q was abandoned (no part for too long) and its parts deleted: start a new upload of the file", uploadID)}
 	}
 	return nil
 }
@@ -285,16 +301,34 @@ func (s *Service) dataAccess(tx Tx, op string, dr DataRequest, packageID, fileID
 func (s *Service) CreateUpload(ctx context.Context, dr DataRequest, packageID, fileID string) (string, error) {
 	const op = "s3.create_upload"
 	var id string
+	reserved := false
 	err := s.store.Update(ctx, func(tx Tx) error {
-		_, f, err := s.dataAccess(tx, op, dr, packageID, fileID)
+		pk, f, err := s.dataAccess(tx, op, dr, packageID, fileID)
 		if err != nil {
 			return err
 		}
 		if f.State == FileFinalized {
 			return &Error{Op: op, Kind: Conflict, Code: "InvalidRequest", Msg: fmt.Sprintf("file %s is already finalized", f.ID)}
 		}
+		if f.Abandoned {
+			if f.UploadID != "" {
+				return &Error{Op: op, Kind: Conflict, Code: "OperationAborted",
+					Msg: fmt.Sprintf("the abandoned upload of file %s is being deleted; try again in a moment", f.ID)}
+			}
+			// Coming back after the abandoned-upload job: reserve again.
+			team, err := tx.Team(pk.TeamID)
+			if err != nil {
+				return err
+			}
+			if err := s.reserve(ctx, tx, op, team, f); err != nil {
+				return err
+			}
+			reserved = true
+			f.Abandoned = false
+		}
 		if f.UploadID == "" {
 			f.UploadID = NewID()
+			f.UploadStartedAt = s.now()
 			if err := tx.PutFile(f); err != nil {
 				return err
 			}
@@ -302,6 +336,9 @@ func (s *Service) CreateUpload(ctx context.Context, dr DataRequest, packageID, f
 		id = f.UploadID
 		return nil
 	})
+	if err != nil && reserved {
+		s.release(fileID)
+	}
 	return id, Wrap(op, err)
 }
 
@@ -384,12 +421,14 @@ func (s *Service) UploadPart(ctx context.Context, dr DataRequest, packageID, fil
 	var (
 		tk         TeamKey
 		off, limit int64
+		declared   bool
 	)
 	err := s.store.View(ctx, func(tx Tx) error {
 		pk, f, err := s.dataAccess(tx, op, dr, packageID, fileID)
 		if err != nil {
 			return err
 		}
+		declared = f.Size >= 0
 		if err := uploadOf(op, f, uploadID); err != nil {
 			return err
 		}
@@ -409,6 +448,17 @@ func (s *Service) UploadPart(ctx context.Context, dr DataRequest, packageID, fil
 	if contentLength > limit {
 		return nil, errTooLarge(op, limit)
 	}
+	if !declared {
+		// No reservation: the part must fit beside what the declared
+		// uploads in progress have reserved.
+		n := limit
+		if contentLength >= 0 {
+			n = contentLength
+		}
+		if err := s.fitsUnreserved(ctx, op, n); err != nil {
+			return nil, err
+		}
+	}
 	in, err := s.chunks.Ingest(ctx, tk, off, &partBody{r: body, limit: limit, want: contentLength})
 	if err != nil {
 		var ce *Error
@@ -419,7 +469,9 @@ func (s *Service) UploadPart(ctx context.Context, dr DataRequest, packageID, fil
 	}
 	pt := &Part{UploadID: uploadID, FileID: fileID, PartNumber: partNumber, Size: in.Size,
 		ETag: partETag(tk, in.Blocks), Blocks: in.Blocks}
+	var delta int64 // bytes the upload's parts hold more than before
 	err = s.store.Update(ctx, func(tx Tx) error {
+		delta = pt.Size
 		f, err := tx.File(fileID)
 		if err != nil {
 			return err
@@ -439,15 +491,20 @@ func (s *Service) UploadPart(ctx context.Context, dr DataRequest, packageID, fil
 			if err := s.chunks.Release(tx, tk, old.Blocks); err != nil {
 				return err
 			}
+			delta -= old.Size
 		case !Is(err, NotFound):
 			return err
 		}
 		pt.CreatedAt = s.now()
+		if err := touchUpload(tx, f, pt.CreatedAt); err != nil {
+			return err
+		}
 		return tx.PutPart(pt)
 	})
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	s.stored(fileID, delta, false)
 	return pt, nil
 }
 
@@ -491,6 +548,9 @@ func (s *Service) AbortUpload(ctx context.Context, dr DataRequest, packageID, fi
 		}
 		return tx.PutFile(f)
 	})
+	if err == nil {
+		s.stored(fileID, 0, true)
+	}
 	return Wrap(op, err)
 }
 
@@ -694,6 +754,8 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	// The reservation gives way to the real size (in Package.Size).
+	s.release(fileID)
 	return &out, nil
 }
 
@@ -708,6 +770,9 @@ func (s *Service) Files(ctx context.Context, auth PackageAuth, packageID string)
 		}
 		if pk.State == PackageArchived {
 			return E(op, Gone, "package %s was deleted", pk.ID)
+		}
+		if pk.State == PackageExpired {
+			return E(op, Gone, "package %s has expired: its files were deleted", pk.ID)
 		}
 		all, err := tx.PackageFiles(pk.ID)
 		for _, f := range all {
@@ -764,6 +829,7 @@ func (s *Service) DeleteFile(ctx context.Context, auth PackageAuth, packageID, f
 	if err != nil {
 		return Wrap(op, err)
 	}
+	s.release(fileID)
 	for {
 		gone := false
 		err := s.store.Update(ctx, func(tx Tx) error {

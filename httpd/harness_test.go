@@ -53,6 +53,7 @@ type env struct {
 	TeamID string
 	Svc    *core.Service
 	Meta   core.Store
+	Chunks *chunk.Store
 	Hasher *core.Hasher
 	Logs   *syncBuffer
 	client *http.Client
@@ -68,6 +69,13 @@ type envOptions struct {
 	// 64 KiB (one block of the test chunk store) so tests use small parts,
 	// and releases 5 blocks per transaction so deletions take many.
 	uploads core.UploadConfig
+	// space replaces the chunk store's free-space check (nil: the real
+	// one); now is the service's clock (nil: time.Now).
+	space core.SpaceChecker
+	now   func() time.Time
+	// chunkFS is the chunk store's file layer (nil: the real one), for
+	// tests that hold or fail its operations.
+	chunkFS chunk.FS
 }
 
 func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
@@ -97,12 +105,13 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	chunks, err := chunk.Open(chunk.Config{Dirs: []string{t.TempDir()}, BlockSize: 64 << 10, DataShards: 4, ParityShards: 2, Logger: log}, db)
+	chunks, err := chunk.Open(chunk.Config{Dirs: []string{t.TempDir()}, BlockSize: 64 << 10, DataShards: 4, ParityShards: 2, Logger: log, FS: o.chunkFS}, db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { chunks.Close() })
-	svc := core.NewService(core.Deps{Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth, Uploads: o.uploads})
+	svc := core.NewService(core.Deps{Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth, Uploads: o.uploads,
+		Space: o.space, Now: o.now})
 	boot, err := svc.Bootstrap(ctx, core.BootstrapRequest{TeamName: "Studio", OwnerEmail: ownerEmail, OwnerPassword: ownerPassword})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +131,7 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 			t.Errorf("closing db: %v", err)
 		}
 	})
-	return &env{t: t, URL: url, TeamID: boot.TeamID, Svc: svc, Meta: db, Hasher: hasher, Logs: logs,
+	return &env{t: t, URL: url, TeamID: boot.TeamID, Svc: svc, Meta: db, Chunks: chunks, Hasher: hasher, Logs: logs,
 		client: &http.Client{Timeout: 30 * time.Second}}
 }
 

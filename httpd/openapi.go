@@ -49,6 +49,8 @@ func (s *Server) openAPIDoc() fiber.Map {
 			op["security"] = []fiber.Map{{}, {"userToken": []string{}}, {"session": []string{}}}
 		case "package":
 			op["security"] = []fiber.Map{{"packageToken": []string{}}}
+		case "package+user":
+			op["security"] = []fiber.Map{{"packageToken": []string{}, "apiKey": []string{}}, {"packageToken": []string{}, "userToken": []string{}}}
 		case "signed":
 			op["security"] = []fiber.Map{{}}
 			op["description"] = "Signed URL: X-Haul-Key, X-Haul-Expires and X-Haul-Signature query parameters as handed out in blueprints. Errors are S3 XML."

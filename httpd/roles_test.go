@@ -207,6 +207,9 @@ func matrixRows() []roleRow {
 			r := c.e.must(201, "POST", c.team("/packages"), map[string]any{"name": c.uniq("keysmith-package")}, userToken(c.f.keysmith.Token))
 			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/packages/"+r.Map(c.e.t)["id"].(string), nil, c.cr)
 		}},
+		{"team.block_key", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			return c.e.do("GET", c.team("/block_key"), nil, c.cr)
+		}},
 		{"profile.get", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {200, noKey}}, func(c *roleCell) resp {
 			return c.e.do("GET", "/v1/users/me", nil, c.cr)
 		}},

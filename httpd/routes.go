@@ -9,7 +9,7 @@ import (
 type route struct {
 	method  string
 	path    string // Fiber pattern, :name for parameters
-	auth    string // "none", "user" (X-API-KEY, X-User-Token or session cookie), "user_token" (no API keys), "optional" (a user token or session if sent), "metrics", "package" (X-Package-Token only), "signed" (a URL signed by haul)
+	auth    string // "none", "user" (X-API-KEY, X-User-Token or session cookie), "user_token" (no API keys), "optional" (a user token or session if sent), "metrics", "package" (X-Package-Token only), "package+user" (X-Package-Token and a team member's X-API-KEY or X-User-Token), "signed" (a URL signed by haul)
 	summary string
 	handler fiber.Handler
 }
@@ -81,6 +81,11 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/packages/:package_id/files/:file_id", "package", "Part blueprints for parts start+1..start+count of the upload in the body ({upload_id}).", s.partURLs},
 		{"GET", "/v1/packages/:package_id/files/:file_id/uploads/:upload_id", "package", "Signed ListParts and Abort blueprints of an upload (haul's, for resuming).", s.uploadURLs},
 		{"POST", "/v1/packages/:package_id/files/:file_id/finalize", "package", "Finalize a file from its parts (chunk_extras, file_extras.upload_id, size).", s.finalizeFile},
+
+		// Resume by content (haul's, beyond MASV): team members only.
+		{"GET", "/v1/teams/:team_id/block_key", "user", "The team's block key (hex) and block_size, to compute block addresses for resume by content (owner, admin, integration manager, member; X-API-KEY or X-User-Token).", a(s.blockKey)},
+		{"POST", "/v1/packages/:package_id/files/:file_id/known_blocks", "package+user", "Which of the given block addresses ({hashes}, at most 10,000) the team stores ({known}).", s.knownBlocks},
+		{"POST", "/v1/packages/:package_id/files/:file_id/parts/:part_number/by_reference", "package+user", "Record a part made only of blocks the team stores ({upload_id, blocks:[{hash, offset, length}]}); answers its etag.", s.partByReference},
 
 		// The data plane: S3's multipart upload on signed URLs; S3 XML errors.
 		{"POST", "/s3/:package_id/:file_id", "signed", "S3 CreateMultipartUpload (?uploads): InitiateMultipartUploadResult XML.", s.s3Post},

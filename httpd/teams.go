@@ -34,6 +34,8 @@ type TeamRequest struct {
 	DownloadLimitEnabled *bool   `json:"download_limit_enabled"`
 	DownloadLimitDefault *int    `json:"download_limit_default"`
 	MaxEmailRecipients   *int    `json:"max_email_recipients"`
+	// StorageQuotaBytes is haul's: 0 removes the team's quota.
+	StorageQuotaBytes *int64 `json:"storage_quota_bytes"`
 }
 
 func (s *Server) updateTeam(c *fiber.Ctx, p *core.Principal) error {

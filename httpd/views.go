@@ -19,15 +19,17 @@ type TeamResponse struct {
 	DownloadLimitEnabled bool   `json:"download_limit_enabled"`
 	DownloadLimitDefault int    `json:"download_limit_default"`
 	MaxEmailRecipients   int    `json:"max_email_recipients"`
-	CreatedAt            Time   `json:"created_at"`
-	UpdatedAt            Time   `json:"updated_at"`
+	// StorageQuotaBytes is haul's: 0 means no quota.
+	StorageQuotaBytes int64 `json:"storage_quota_bytes"`
+	CreatedAt         Time  `json:"created_at"`
+	UpdatedAt         Time  `json:"updated_at"`
 }
 
 func teamView(t *core.Team) TeamResponse {
 	return TeamResponse{ID: t.ID, Name: t.Name, Subdomain: t.Subdomain,
 		CustomExpiryEnabled: t.CustomExpiryEnabled, CustomExpiryDefault: t.CustomExpiryDefault,
 		DownloadLimitEnabled: t.DownloadLimitEnabled, DownloadLimitDefault: t.DownloadLimitDefault,
-		MaxEmailRecipients: t.MaxEmailRecipients, CreatedAt: Time(t.CreatedAt), UpdatedAt: Time(t.UpdatedAt)}
+		MaxEmailRecipients: t.MaxEmailRecipients, StorageQuotaBytes: t.StorageQuotaBytes, CreatedAt: Time(t.CreatedAt), UpdatedAt: Time(t.UpdatedAt)}
 }
 
 // UserResponse is the user object of POST /v1/auth.

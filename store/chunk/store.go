@@ -38,6 +38,10 @@ type Config struct {
 	// AllowReplaced accepts empty data directories without a marker and
 	// makes them part of the store (haul fsck --repair on a replaced disk).
 	AllowReplaced bool
+	// MaxBuffers caps the block buffers all ingests hold at once (each is
+	// about (data+parity)/data × block size, plus a copy for unaligned
+	// shards); default 12, about 120 MiB with 4 MiB blocks at 8+2.
+	MaxBuffers int
 	// Reserve is the free space kept in every data directory: an ingest
 	// that would leave less is refused with NoSpace before it writes
 	// (default: 1 % of the file system, at least 256 MiB; negative: none).
@@ -90,6 +94,7 @@ type Store struct {
 	enc       sync.Map // [2]int -> reedsolomon.Encoder
 
 	workers sync.Pool
+	bufSem  chan struct{} // the block-buffer budget (Config.MaxBuffers)
 	readers sync.Pool
 
 	repairs atomic.Int64
@@ -129,6 +134,10 @@ func Open(cfg Config, meta core.Store) (*Store, error) {
 	if err := s.loadMarkers(); err != nil {
 		return nil, err
 	}
+	if cfg.MaxBuffers <= 0 {
+		cfg.MaxBuffers = 12
+	}
+	s.bufSem = make(chan struct{}, max(cfg.MaxBuffers, 1))
 	s.workers.New = func() any { return s.newWorker() }
 	s.readers.New = func() any { return &reader{} }
 	return s, nil
@@ -427,7 +436,14 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 	if err := s.CanFit(s.bsize); err != nil {
 		return nil, err
 	}
-	var slots [ingestDepth]*worker
+	// Block buffers are budgeted across the whole store: an ingest takes
+	// one (waiting if none is free) and up to ingestDepth if they are, so
+	// memory stays bounded however many parts arrive at once.
+	n, err := s.acquireBuffers(ctx)
+	if err != nil {
+		return nil, core.Wrap(op, err)
+	}
+	slots := make([]*worker, n)
 	free := make(chan *worker, ingestDepth)
 	full := make(chan *worker, ingestDepth)
 	jobs := shardWriters(s.cfg.DataShards + s.cfg.ParityShards)
@@ -527,6 +543,7 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 			for _, w := range slots {
 				s.workers.Put(w)
 			}
+			s.releaseBuffers(len(slots))
 		})
 	}
 	defer finish()
@@ -580,6 +597,33 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 		}
 	}
 	return res, nil
+}
+
+// acquireBuffers takes one block buffer from the store's budget, waiting
+// for it, and then up to ingestDepth-1 more if they are free now.
+func (s *Store) acquireBuffers(ctx context.Context) (int, error) {
+	select {
+	case s.bufSem <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	n := 1
+	for n < ingestDepth {
+		select {
+		case s.bufSem <- struct{}{}:
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	return n, nil
+}
+
+func (s *Store) releaseBuffers(n int) {
+	for range n {
+		<-s.bufSem
+	}
 }
 
 // fill reads into b until it is full or r ends. Only io.EOF ends the

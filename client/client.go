@@ -95,6 +95,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	case c.UserToken != "":
 		req.Header.Set("X-User-Token", c.UserToken)
 	}
+	return c.send(req, path, out, true)
+}
+
+// send sends req (to path) and decodes its JSON answer into out; with
+// emptyOK, a nil out or a 204 answer is read and dropped instead.
+func (c *Client) send(req *http.Request, path string, out any, emptyOK bool) error {
 	hc := c.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 60 * time.Second}
@@ -107,12 +113,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if res.StatusCode >= 300 {
 		return readError(res)
 	}
-	if out == nil || res.StatusCode == http.StatusNoContent {
+	if emptyOK && (out == nil || res.StatusCode == http.StatusNoContent) {
 		_, _ = io.Copy(io.Discard, res.Body)
 		return nil
 	}
 	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
-		return fmt.Errorf("haul: decoding the answer to %s %s: %w", method, path, err)
+		return fmt.Errorf("haul: decoding the answer to %s %s: %w", req.Method, path, err)
 	}
 	return nil
 }

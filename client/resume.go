@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -79,12 +78,7 @@ func (c *Client) UploadFileByContent(ctx context.Context, teamID, packageToken, 
 	if c.APIKey == "" && c.UserToken == "" {
 		return nil, errors.New("haul: resume by content needs an API key or a user token of a team member")
 	}
-	if opt.Retries == 0 {
-		opt.Retries = 5
-	}
-	if opt.RetryWait <= 0 {
-		opt.RetryWait = 500 * time.Millisecond
-	}
+	opt = opt.withDefaults()
 	parallel = max(parallel, 1)
 	key, err := c.BlockKey(ctx, teamID)
 	if err != nil {
@@ -231,14 +225,7 @@ func (c *Client) startUpload(ctx context.Context, packageToken, packageID, name,
 	var init struct {
 		UploadID string `xml:"UploadId"`
 	}
-	err := c.retry(ctx, opt, func() error {
-		b, _, err := c.replay(ctx, added.CreateBlueprint, nil, 0)
-		if err != nil {
-			return err
-		}
-		return xml.Unmarshal(b, &init)
-	})
-	if err != nil {
+	if err := c.replayXML(ctx, opt, added.CreateBlueprint, &init); err != nil {
 		return nil, fmt.Errorf("haul: starting the upload of %s: %w", name, err)
 	}
 	up := &Upload{PackageID: packageID, FileID: added.File.ID, UploadID: init.UploadID, ChunkSize: added.File.ChunkSize}
@@ -352,20 +339,5 @@ func (c *Client) doContent(ctx context.Context, packageToken, method, path strin
 	} else {
 		req.Header.Set("X-User-Token", c.UserToken)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 60 * time.Second}
-	}
-	res, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode >= 300 {
-		return readError(res)
-	}
-	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
-		return fmt.Errorf("haul: decoding the answer to %s %s: %w", method, path, err)
-	}
-	return nil
+	return c.send(req, path, out, false)
 }

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -116,6 +115,17 @@ type UploadOptions struct {
 	OnStart func(Upload)
 }
 
+// withDefaults fills in the zero Retries and RetryWait.
+func (o UploadOptions) withDefaults() UploadOptions {
+	if o.Retries == 0 {
+		o.Retries = 5
+	}
+	if o.RetryWait <= 0 {
+		o.RetryWait = 500 * time.Millisecond
+	}
+	return o
+}
+
 // UploadFile uploads size bytes of r as the file name in folder path of a
 // package, with MASV's blueprint flow: add the file, create the multipart
 // upload, fetch part URLs, PUT up to parallel parts at once (each retried
@@ -127,50 +137,13 @@ func (c *Client) UploadFile(ctx context.Context, packageToken, packageID, name, 
 
 // UploadFileWith is UploadFile with options.
 func (c *Client) UploadFileWith(ctx context.Context, packageToken, packageID, name, path string, r io.ReaderAt, size, chunkSize int64, parallel int, opt UploadOptions) (*File, error) {
-	if opt.Retries == 0 {
-		opt.Retries = 5
-	}
-	if opt.RetryWait <= 0 {
-		opt.RetryWait = 500 * time.Millisecond
-	}
+	opt = opt.withDefaults()
 	parallel = max(parallel, 1)
-	pid := url.PathEscape(packageID)
-	add := map[string]any{"kind": "file", "name": name, "path": path, "size": size}
-	if chunkSize > 0 {
-		add["chunk_size"] = chunkSize
-	}
-	if !opt.LastModified.IsZero() {
-		add["last_modified"] = opt.LastModified.UTC().Format(time.RFC3339Nano)
-	}
-	var added struct {
-		File struct {
-			ID        string `json:"id"`
-			ChunkSize int64  `json:"chunk_size"`
-		} `json:"file"`
-		CreateBlueprint blueprint `json:"create_blueprint"`
-	}
-	if err := c.doPkg(ctx, packageToken, "POST", "/v1/packages/"+pid+"/files", nil, add, &added); err != nil {
+	up, err := c.startUpload(ctx, packageToken, packageID, name, path, size, chunkSize, opt)
+	if err != nil {
 		return nil, err
 	}
-	fid := added.File.ID
-	chunk := added.File.ChunkSize
-	var init struct {
-		UploadID string `xml:"UploadId"`
-	}
-	err := c.retry(ctx, opt, func() error {
-		b, _, err := c.replay(ctx, added.CreateBlueprint, nil, 0)
-		if err != nil {
-			return err
-		}
-		return xml.Unmarshal(b, &init)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("haul: starting the upload of %s: %w", name, err)
-	}
-	if opt.OnStart != nil {
-		opt.OnStart(Upload{PackageID: packageID, FileID: fid, UploadID: init.UploadID, ChunkSize: chunk})
-	}
-	return c.finishUpload(ctx, packageToken, packageID, fid, init.UploadID, r, size, chunk, parallel, opt, nil)
+	return c.finishUpload(ctx, packageToken, packageID, up.FileID, up.UploadID, r, size, up.ChunkSize, parallel, opt, nil)
 }
 
 // Upload names a multipart upload in progress, what a client keeps to
@@ -187,12 +160,7 @@ type Upload struct {
 // signed URL), sends only the others from r, and finalizes the file.
 // Parts already stored are trusted, as S3 clients trust ListParts.
 func (c *Client) ResumeUpload(ctx context.Context, packageToken string, up Upload, r io.ReaderAt, size int64, parallel int, opt UploadOptions) (*File, error) {
-	if opt.Retries == 0 {
-		opt.Retries = 5
-	}
-	if opt.RetryWait <= 0 {
-		opt.RetryWait = 500 * time.Millisecond
-	}
+	opt = opt.withDefaults()
 	var urls struct {
 		ListParts blueprint `json:"list_parts"`
 	}
@@ -207,14 +175,7 @@ func (c *Client) ResumeUpload(ctx context.Context, packageToken string, up Uploa
 			Size       int64
 		} `xml:"Part"`
 	}
-	err := c.retry(ctx, opt, func() error {
-		b, _, err := c.replay(ctx, urls.ListParts, nil, 0)
-		if err != nil {
-			return err
-		}
-		return xml.Unmarshal(b, &listed)
-	})
-	if err != nil {
+	if err := c.replayXML(ctx, opt, urls.ListParts, &listed); err != nil {
 		return nil, fmt.Errorf("haul: listing the parts of upload %s: %w", up.UploadID, err)
 	}
 	have := map[int]string{}
@@ -274,50 +235,29 @@ func (c *Client) finishUpload(ctx context.Context, packageToken, packageID, fid,
 // putParts uploads the parts whose blueprints are bps (part start+1 on),
 // parallel at a time.
 func (c *Client) putParts(ctx context.Context, r io.ReaderAt, size, chunk int64, start int, bps []blueprint, etags []string, parallel int, opt UploadOptions) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	jobs := make(chan int)
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				k := start + i
-				if etags[k] != "" {
-					continue // durable already (a resumed upload)
-				}
-				off := int64(k) * chunk
-				n := min(chunk, size-off)
-				err := c.retry(ctx, opt, func() error {
-					_, h, err := c.replay(ctx, bps[i], io.NewSectionReader(r, off, n), n)
-					if err == nil {
-						etags[k] = h.Get("ETag")
-					}
-					return err
-				})
-				if err != nil {
-					once.Do(func() { first = fmt.Errorf("haul: part %d: %w", k+1, err); cancel() })
-				}
-			}
-		}()
+	idx := make([]int, len(bps))
+	for i := range idx {
+		idx[i] = i
 	}
-	for i := range bps {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
+	return forEach(ctx, idx, parallel, func(ctx context.Context, i int) error {
+		k := start + i
+		if etags[k] != "" {
+			return nil // durable already (a resumed upload)
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	return ctx.Err()
+		off := int64(k) * chunk
+		n := min(chunk, size-off)
+		err := c.retry(ctx, opt, func() error {
+			_, h, err := c.replay(ctx, bps[i], io.NewSectionReader(r, off, n), n)
+			if err == nil {
+				etags[k] = h.Get("ETag")
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("haul: part %d: %w", k+1, err)
+		}
+		return nil
+	})
 }
 
 // retry runs f until it succeeds, fails for good, or the retries run out.
@@ -351,6 +291,18 @@ func retryable(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection reset")
+}
+
+// replayXML replays a blueprint without a body (retried as opt says) and
+// decodes the XML answer into v.
+func (c *Client) replayXML(ctx context.Context, opt UploadOptions, bp blueprint, v any) error {
+	return c.retry(ctx, opt, func() error {
+		b, _, err := c.replay(ctx, bp, nil, 0)
+		if err != nil {
+			return err
+		}
+		return xml.Unmarshal(b, v)
+	})
 }
 
 // replay sends a blueprint exactly, with body (n bytes) if given, and

@@ -78,25 +78,15 @@ func (s *Service) ExpirePackages(ctx context.Context, now time.Time) (int, error
 	}
 	var cands []cand
 	err := s.store.View(ctx, func(tx Tx) error {
-		var teams []string
-		if err := tx.Teams(func(t *Team) bool { teams = append(teams, t.ID); return true }); err != nil {
-			return err
-		}
-		for _, t := range teams {
-			pks, err := tx.TeamPackages(t)
-			if err != nil {
-				return err
+		return eachPackage(tx, func(pk *Package) error {
+			switch {
+			case (pk.State == PackageNew || pk.State == PackageFinalized) && !now.Before(pk.Expiry):
+				cands = append(cands, cand{pk.ID, pk.TeamID, true})
+			case (pk.State == PackageExpired || pk.State == PackageArchived) && !pk.Released:
+				cands = append(cands, cand{pk.ID, pk.TeamID, false})
 			}
-			for _, pk := range pks {
-				switch {
-				case (pk.State == PackageNew || pk.State == PackageFinalized) && !now.Before(pk.Expiry):
-					cands = append(cands, cand{pk.ID, pk.TeamID, true})
-				case (pk.State == PackageExpired || pk.State == PackageArchived) && !pk.Released:
-					cands = append(cands, cand{pk.ID, pk.TeamID, false})
-				}
-			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return 0, Wrap(op, err)
@@ -197,31 +187,21 @@ func (s *Service) CleanAbandonedUploads(ctx context.Context, now time.Time, maxA
 	}
 	var cands []*File
 	err := s.store.View(ctx, func(tx Tx) error {
-		var teams []string
-		if err := tx.Teams(func(t *Team) bool { teams = append(teams, t.ID); return true }); err != nil {
-			return err
-		}
-		for _, t := range teams {
-			pks, err := tx.TeamPackages(t)
+		return eachPackage(tx, func(pk *Package) error {
+			if pk.State != PackageNew {
+				return nil // finalized: no open upload; expired, archived: the expiry job
+			}
+			files, err := tx.PackageFiles(pk.ID)
 			if err != nil {
 				return err
 			}
-			for _, pk := range pks {
-				if pk.State != PackageNew {
-					continue // finalized: no open upload; expired, archived: the expiry job
-				}
-				files, err := tx.PackageFiles(pk.ID)
-				if err != nil {
-					return err
-				}
-				for _, f := range files {
-					if abandoned(f, now, maxAge) || (f.State == FileNew && f.Abandoned && f.UploadID != "") {
-						cands = append(cands, f)
-					}
+			for _, f := range files {
+				if abandoned(f, now, maxAge) || (f.State == FileNew && f.Abandoned && f.UploadID != "") {
+					cands = append(cands, f)
 				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return 0, Wrap(op, err)
@@ -321,30 +301,36 @@ func (s *Service) CleanAbandonedUploads(ctx context.Context, now time.Time, maxA
 	return cleaned, nil
 }
 
+// eachPackage calls f on every package of every team, team by team, and
+// stops at the first error.
+func eachPackage(tx Tx, f func(*Package) error) error {
+	var teams []string
+	if err := tx.Teams(func(t *Team) bool { teams = append(teams, t.ID); return true }); err != nil {
+		return err
+	}
+	for _, t := range teams {
+		pks, err := tx.TeamPackages(t)
+		if err != nil {
+			return err
+		}
+		for _, pk := range pks {
+			if err := f(pk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // RunExpiry runs ExpirePackages every interval (and once at start) until
 // ctx ends.
 func (s *Service) RunExpiry(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = DefaultExpiryEvery
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		n, err := s.ExpirePackages(ctx, s.now())
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			s.log.WarnContext(ctx, "expiring packages", "err", err)
-		case n > 0:
-			s.log.InfoContext(ctx, "expired packages", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	s.runEvery(ctx, every, "expiring packages", "expired packages", func() (int, error) {
+		return s.ExpirePackages(ctx, s.now())
+	})
 }
 
 // RunAbandonedUploads runs CleanAbandonedUploads every interval (and once
@@ -353,17 +339,25 @@ func (s *Service) RunAbandonedUploads(ctx context.Context, every, maxAge time.Du
 	if every <= 0 {
 		every = DefaultAbandonedEvery
 	}
+	s.runEvery(ctx, every, "cleaning abandoned uploads", "cleaned abandoned uploads", func() (int, error) {
+		return s.CleanAbandonedUploads(ctx, s.now(), maxAge)
+	})
+}
+
+// runEvery runs job every interval (and once at start) until ctx ends,
+// logging its errors as failed and a positive count as done.
+func (s *Service) runEvery(ctx context.Context, every time.Duration, failed, done string, job func() (int, error)) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		n, err := s.CleanAbandonedUploads(ctx, s.now(), maxAge)
+		n, err := job()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			s.log.WarnContext(ctx, "cleaning abandoned uploads", "err", err)
+			s.log.WarnContext(ctx, failed, "err", err)
 		case n > 0:
-			s.log.InfoContext(ctx, "cleaned abandoned uploads", "count", n)
+			s.log.InfoContext(ctx, done, "count", n)
 		}
 		select {
 		case <-ctx.Done():

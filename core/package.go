@@ -486,6 +486,28 @@ func (s *Service) checkOpen(op string, pk *Package) error {
 	return nil
 }
 
+// openPackage is packageFor at the full level, of a package that still
+// takes files (checkOpen).
+func (s *Service) openPackage(tx Tx, op string, auth PackageAuth, packageID string) (*Package, error) {
+	pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkOpen(op, pk); err != nil {
+		return nil, err
+	}
+	return pk, nil
+}
+
+// teamKey returns the block key of pk's team.
+func teamKey(tx Tx, pk *Package) (TeamKey, error) {
+	team, err := tx.Team(pk.TeamID)
+	if err != nil {
+		return TeamKey{}, err
+	}
+	return TeamKeyOf(team), nil
+}
+
 // DeletePackage archives a package (package token, full level) and
 // releases every block reference of its files and of its unfinished
 // uploads' parts. The package turns archived in one transaction (from then
@@ -503,11 +525,9 @@ func (s *Service) DeletePackage(ctx context.Context, auth PackageAuth, packageID
 		if err != nil {
 			return err
 		}
-		team, err := tx.Team(pk.TeamID)
-		if err != nil {
+		if tk, err = teamKey(tx, pk); err != nil {
 			return err
 		}
-		tk = TeamKeyOf(team)
 		if pk.State == PackageArchived {
 			return nil
 		}

@@ -248,27 +248,12 @@ func (s *Service) PartByReference(ctx context.Context, auth PackageAuth, p *Prin
 			}
 		}
 		pt = &Part{UploadID: uploadID, FileID: fileID, PartNumber: partNumber, Size: size, ETag: partETag(tk, clean), Blocks: clean}
-		// As UploadPart: commit before releasing the part this replaces.
-		if err := s.chunks.Commit(tx, tk, &Ingested{Blocks: clean, New: make([]*BlockEntry, len(clean)), Size: size}); err != nil {
-			return err
-		}
-		old, err := tx.Part(uploadID, partNumber)
-		switch {
-		case err == nil:
-			if err := s.chunks.Release(tx, tk, old.Blocks); err != nil {
-				return err
-			}
-			delta -= old.Size
-		case !Is(err, NotFound):
-			return err
-		}
-		pt.CreatedAt = s.now()
-		// A part by reference is a sign of life like an uploaded one (the
-		// abandoned-upload job), and needs no new space (the reservation).
-		if err := touchUpload(tx, f, pt.CreatedAt); err != nil {
-			return err
-		}
-		return tx.PutPart(pt)
+		// As UploadPart. A part by reference is a sign of life like an
+		// uploaded one (the abandoned-upload job), and needs no new space
+		// (the reservation).
+		replaced, err := s.putPart(tx, tk, f, pt, &Ingested{Blocks: clean, New: make([]*BlockEntry, len(clean)), Size: size})
+		delta -= replaced
+		return err
 	})
 	if err != nil {
 		return nil, Wrap(op, err)

@@ -124,11 +124,8 @@ func (s *Service) AddFile(ctx context.Context, auth PackageAuth, packageID strin
 	var out AddFileResult
 	fileID := NewID()
 	err = s.store.Update(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, err := s.openPackage(tx, op, auth, packageID)
 		if err != nil {
-			return err
-		}
-		if err := s.checkOpen(op, pk); err != nil {
 			return err
 		}
 		team, err := tx.Team(pk.TeamID)
@@ -201,11 +198,8 @@ func (s *Service) PartURLs(ctx context.Context, auth PackageAuth, packageID, fil
 	}
 	var f *File
 	err := s.store.View(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, err := s.openPackage(tx, op, auth, packageID)
 		if err != nil {
-			return err
-		}
-		if err := s.checkOpen(op, pk); err != nil {
 			return err
 		}
 		if f, err = fileFor(tx, op, pk, fileID); err != nil {
@@ -435,11 +429,9 @@ func (s *Service) UploadPart(ctx context.Context, dr DataRequest, packageID, fil
 		if off, limit, err = s.partLimit(op, f, partNumber); err != nil {
 			return err
 		}
-		team, err := tx.Team(pk.TeamID)
-		if err != nil {
+		if tk, err = teamKey(tx, pk); err != nil {
 			return err
 		}
-		tk = TeamKeyOf(team)
 		return nil
 	})
 	if err != nil {
@@ -479,33 +471,43 @@ func (s *Service) UploadPart(ctx context.Context, dr DataRequest, packageID, fil
 		if err := uploadOf(op, f, uploadID); err != nil {
 			return err
 		}
-		// Commit before releasing the part this one replaces: a re-sent
-		// part deduplicates against the old part's blocks, which must not
-		// drop to zero references (and leave the index) in between.
-		if err := s.chunks.Commit(tx, tk, in); err != nil {
-			return err
-		}
-		old, err := tx.Part(uploadID, partNumber)
-		switch {
-		case err == nil:
-			if err := s.chunks.Release(tx, tk, old.Blocks); err != nil {
-				return err
-			}
-			delta -= old.Size
-		case !Is(err, NotFound):
-			return err
-		}
-		pt.CreatedAt = s.now()
-		if err := touchUpload(tx, f, pt.CreatedAt); err != nil {
-			return err
-		}
-		return tx.PutPart(pt)
+		replaced, err := s.putPart(tx, tk, f, pt, in)
+		delta -= replaced
+		return err
 	})
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
 	s.stored(fileID, delta, false)
 	return pt, nil
+}
+
+// putPart stores pt, made of in's blocks, in place of the part of the same
+// number its upload held (if any), and counts it as a sign of life of f's
+// upload. It commits in before releasing the part pt replaces: a re-sent
+// part deduplicates against the old part's blocks, which must not drop to
+// zero references (and leave the index) in between. It returns the size
+// of the part replaced (0 if none).
+func (s *Service) putPart(tx Tx, tk TeamKey, f *File, pt *Part, in *Ingested) (int64, error) {
+	if err := s.chunks.Commit(tx, tk, in); err != nil {
+		return 0, err
+	}
+	var replaced int64
+	old, err := tx.Part(pt.UploadID, pt.PartNumber)
+	switch {
+	case err == nil:
+		if err := s.chunks.Release(tx, tk, old.Blocks); err != nil {
+			return 0, err
+		}
+		replaced = old.Size
+	case !Is(err, NotFound):
+		return 0, err
+	}
+	pt.CreatedAt = s.now()
+	if err := touchUpload(tx, f, pt.CreatedAt); err != nil {
+		return 0, err
+	}
+	return replaced, tx.PutPart(pt)
 }
 
 // ListParts returns the durable parts of an upload (S3 ListParts), in part
@@ -539,11 +541,11 @@ func (s *Service) AbortUpload(ctx context.Context, dr DataRequest, packageID, fi
 		if err := uploadOf(op, f, uploadID); err != nil {
 			return err
 		}
-		team, err := tx.Team(pk.TeamID)
+		tk, err := teamKey(tx, pk)
 		if err != nil {
 			return err
 		}
-		if err := s.dropUpload(tx, TeamKeyOf(team), f); err != nil {
+		if err := s.dropUpload(tx, tk, f); err != nil {
 			return err
 		}
 		return tx.PutFile(f)
@@ -656,11 +658,9 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 		if err := uploadOf(op, f, uid); err != nil {
 			return err
 		}
-		team, err := tx.Team(pk.TeamID)
-		if err != nil {
+		if tk, err = teamKey(tx, pk); err != nil {
 			return err
 		}
-		tk = TeamKeyOf(team)
 		stored, err := tx.UploadParts(uid)
 		if err != nil {
 			return err
@@ -687,11 +687,8 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 	}
 	var out File
 	err = s.store.Update(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, err := s.openPackage(tx, op, auth, packageID)
 		if err != nil {
-			return err
-		}
-		if err := s.checkOpen(op, pk); err != nil {
 			return err
 		}
 		f, err := fileFor(tx, op, pk, fileID)
@@ -793,11 +790,8 @@ func (s *Service) DeleteFile(ctx context.Context, auth PackageAuth, packageID, f
 	const op = "file.delete"
 	var tk TeamKey
 	err := s.store.Update(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, err := s.openPackage(tx, op, auth, packageID)
 		if err != nil {
-			return err
-		}
-		if err := s.checkOpen(op, pk); err != nil {
 			return err
 		}
 		f, err := tx.File(fileID)
@@ -807,11 +801,9 @@ func (s *Service) DeleteFile(ctx context.Context, auth PackageAuth, packageID, f
 		if err != nil {
 			return err
 		}
-		team, err := tx.Team(pk.TeamID)
-		if err != nil {
+		if tk, err = teamKey(tx, pk); err != nil {
 			return err
 		}
-		tk = TeamKeyOf(team)
 		if f.State == FileDeleting { // an earlier call did not finish
 			return nil
 		}

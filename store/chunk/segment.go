@@ -81,6 +81,13 @@ func openStream(fsys FS, dir string, dirIdx uint8, shard int, maxSize int64, dir
 }
 
 func (s *stream) open(seg uint32) error {
+	// A directory whose marker vanished is a disk unmounted under us: its
+	// mount point is an empty directory on the root file system, which
+	// must never be filled silently. Checked whenever a segment is opened
+	// (start, rollover), which is rare.
+	if _, err := s.fs.Stat(filepath.Join(s.dir, markerName)); err != nil {
+		return fmt.Errorf("%w: %s has no %s marker (is its disk unmounted?)", errDirGone, s.dir, markerName)
+	}
 	f, isDirect, err := s.fs.OpenFile(filepath.Join(s.dir, segName(s.shard, seg)), os.O_RDWR|os.O_CREATE, 0o600, s.direct)
 	if err != nil {
 		return err
@@ -191,6 +198,9 @@ func (s *stream) syncLocked() error {
 	return nil
 }
 
+// errDirGone reports a data directory that lost its marker while in use.
+var errDirGone = errors.New("data directory unavailable")
+
 // errStreamClosed reports a write or sync after the store was closed (haul
 // stopping while a request was still writing): nothing is acknowledged.
 var errStreamClosed = errors.New("the chunk store was closed")
@@ -261,6 +271,10 @@ func segments(fsys FS, dir string) ([]fs.DirEntry, error) {
 func ioError(op, dir string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, errDirGone) {
+		return &core.Error{Op: op, Kind: core.Unavailable, Err: err,
+			Msg: "a data directory of the appliance is unavailable (its disk may be unmounted); the operator must remount it, then retry"}
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return &core.Error{Op: op, Kind: core.NoSpace, Err: err,

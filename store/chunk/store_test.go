@@ -287,3 +287,24 @@ func TestDigestThroughTheStore(t *testing.T) {
 		})
 	}
 }
+
+// TestUnmountedDirIsNotRefilled: a data directory that loses its marker
+// while the store runs (a disk unmounted under it) gets no new segment.
+func TestUnmountedDirIsNotRefilled(t *testing.T) {
+	ts := openTestStore(t, func(c *Config) { c.SegmentSize = 64 << 10 })
+	team := chunktest.Team("A")
+	chunktest.Put(t, ts.env(), team, chunktest.Data(1, testBlockSize), testBlockSize)
+	dir := ts.dirs[0]
+	// Simulate the unmount: the directory is now empty.
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+	_, err := ts.Ingest(context.Background(), team, 0, bytes.NewReader(chunktest.Data(2, 4*testBlockSize)))
+	if !core.Is(err, core.Unavailable) || !strings.Contains(err.Error(), "unmounted") {
+		t.Fatalf("ingest into an unmounted directory: %v, want Unavailable", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("the empty mount point was refilled with %d files", len(ents))
+	}
+}

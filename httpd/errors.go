@@ -3,6 +3,7 @@ package httpd
 import (
 	"encoding/xml"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 
@@ -66,6 +67,10 @@ type s3Error struct {
 	RequestID string   `xml:"RequestId"`
 }
 
+// refusedBodyDrain bounds how much of a refused upload's body is read
+// before the error is sent.
+const refusedBodyDrain = 16 << 20
+
 // dataPlaneLocal marks a request as served by the S3-style data plane,
 // whose errors are XML.
 const dataPlaneLocal = "haul.dataplane"
@@ -105,6 +110,15 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.log.ErrorContext(c.UserContext(), "request failed", "method", c.Method(), "route", routeOf(c), "err", err)
 	}
 	if c.Locals(dataPlaneLocal) != nil {
+		// A refused upload's body may still be arriving: read a bounded
+		// amount of it so the client, still writing, gets to read this
+		// answer instead of a connection reset. Past the bound the
+		// connection is closed.
+		if bs := c.Context().RequestBodyStream(); bs != nil {
+			if n, _ := io.CopyN(io.Discard, bs, refusedBodyDrain); n == refusedBodyDrain {
+				c.Set(fiber.HeaderConnection, "close")
+			}
+		}
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationXMLCharsetUTF8)
 		if code == "" {
 			code = s3Code(kind)

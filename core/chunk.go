@@ -72,6 +72,19 @@ type BlockTx interface {
 	Blocks(fn func(teamID string, h Hash, e *BlockEntry) bool) error
 }
 
+// BlockCVTx keeps the server's own chaining values of blocks (Block.CVs),
+// by team, block address and file offset: they depend only on the block's
+// bytes, which its address names within a team, and on its offset. A file
+// finalized from uploaded parts saves its blocks' CVs (computed at ingest);
+// a part by reference, whose client's CVs are never trusted, takes them
+// from here, so finalize can assemble the digest without reading the file.
+// Entries go with the block's index entry (DeleteBlock).
+type BlockCVTx interface {
+	// BlockCVs returns the CVs stored for the block at off, or NotFound.
+	BlockCVs(teamID string, h Hash, off int64) ([]Hash, error)
+	PutBlockCVs(teamID string, h Hash, off int64, cvs []Hash) error
+}
+
 // Ingested is the result of ingesting a stream: its blocks in file order
 // and what the store wrote for them, ready to be committed.
 type Ingested struct {

@@ -182,6 +182,58 @@ func checkReferenceLayout(op string, blocks []Block, off, limit, bsize int64, pa
 	return pos - off, nil
 }
 
+// cvBatch bounds the chaining-value entries one transaction writes
+// (saveBlockCVs): finalize's own transaction writes at most this many, and
+// the rest of a very large file goes in further transactions of this size,
+// so finalize never nears Badger's transaction limit.
+const cvBatch = 1024
+
+// saveBlockCVs stores the CVs of blocks (the server's own: a finalized
+// file's) that are not stored yet, one Get per block, until it has written
+// limit entries; it returns the blocks it did not get to.
+func saveBlockCVs(tx Tx, teamID string, blocks []Block, limit int) ([]Block, error) {
+	n := 0
+	for i, b := range blocks {
+		if len(b.CVs) == 0 {
+			continue
+		}
+		_, err := tx.BlockCVs(teamID, b.Hash, b.Off)
+		if err == nil {
+			continue
+		}
+		if !Is(err, NotFound) {
+			return nil, err
+		}
+		if n == limit {
+			return blocks[i:], nil
+		}
+		if err := tx.PutBlockCVs(teamID, b.Hash, b.Off, b.CVs); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	return nil, nil
+}
+
+// saveRestBlockCVs stores the CVs saveBlockCVs did not get to within
+// finalize's transaction, in batches. It is best effort: without them a
+// later part by reference only costs its finalize a full read.
+func (s *Service) saveRestBlockCVs(ctx context.Context, teamID string, rest []Block) {
+	for len(rest) > 0 {
+		var next []Block
+		err := s.store.Update(ctx, func(tx Tx) error {
+			var err error
+			next, err = saveBlockCVs(tx, teamID, rest, cvBatch)
+			return err
+		})
+		if err != nil {
+			s.log.WarnContext(ctx, "saving blocks' chaining values", "team_id", teamID, "err", err)
+			return
+		}
+		rest = next
+	}
+}
+
 // PartByReference records part partNumber of an upload as a list of
 // blocks the team already stores: nothing is read or written in the chunk
 // store; one transaction checks every block is still indexed with the
@@ -190,9 +242,11 @@ func checkReferenceLayout(op string, blocks []Block, off, limit, bsize int64, pa
 // it replaces and writes the part. The part's ETag is computed as for an
 // uploaded part, so finalize treats both alike.
 //
-// The blocks carry no chaining values: the client's would be taken on
-// trust, and the file's digest must be haul's own. A file with such parts
-// gets its digest at finalize by reading its bytes back (Digest's
+// The client's chaining values are never taken on trust (the file's
+// digest must be haul's own): each block gets the CVs the server saved for
+// that block at that offset when a file holding it was finalized
+// (BlockCVTx), or none. A file with a block (other than its last) without
+// CVs gets its digest at finalize by reading its bytes back (Digest's
 // full-read path).
 func (s *Service) PartByReference(ctx context.Context, auth PackageAuth, p *Principal, packageID, fileID, uploadID string, partNumber int, blocks []Block) (*Part, error) {
 	const op = "file.part_by_reference"
@@ -247,11 +301,22 @@ func (s *Service) PartByReference(ctx context.Context, auth PackageAuth, p *Prin
 				return Invalidf(op, "blocks", "blocks[%d] (%s) is %d bytes long in the store, not %d: nothing was committed", i, b.Hash, e.Len, b.Len)
 			}
 		}
-		pt = &Part{UploadID: uploadID, FileID: fileID, PartNumber: partNumber, Size: size, ETag: partETag(tk, clean), Blocks: clean}
+		// The server's own CVs, where a finalized file left them. A fresh
+		// slice each attempt: Update may run this function again.
+		blocks := make([]Block, len(clean))
+		for i, b := range clean {
+			cvs, err := tx.BlockCVs(tk.TeamID, b.Hash, b.Off)
+			if err != nil && !Is(err, NotFound) {
+				return err
+			}
+			b.CVs = cvs
+			blocks[i] = b
+		}
+		pt = &Part{UploadID: uploadID, FileID: fileID, PartNumber: partNumber, Size: size, ETag: partETag(tk, clean), Blocks: blocks}
 		// As UploadPart. A part by reference is a sign of life like an
 		// uploaded one (the abandoned-upload job), and needs no new space
 		// (the reservation).
-		replaced, err := s.putPart(tx, tk, f, pt, &Ingested{Blocks: clean, New: make([]*BlockEntry, len(clean)), Size: size})
+		replaced, err := s.putPart(tx, tk, f, pt, &Ingested{Blocks: blocks, New: make([]*BlockEntry, len(clean)), Size: size})
 		delta -= replaced
 		return err
 	})

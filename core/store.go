@@ -28,6 +28,7 @@ type Tx interface {
 	EventTx
 	KeyringTx
 	BlockTx
+	BlockCVTx
 	PackageTx
 	FileTx
 	PartTx

@@ -685,8 +685,12 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
-	var out File
+	var (
+		out    File
+		cvRest []Block // blocks whose CVs finalize's transaction did not save
+	)
 	err = s.store.Update(ctx, func(tx Tx) error {
+		cvRest = nil
 		pk, err := s.openPackage(tx, op, auth, packageID)
 		if err != nil {
 			return err
@@ -745,6 +749,11 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 		if err := tx.PutPackage(pk); err != nil {
 			return err
 		}
+		// Save the blocks' CVs (the server's own, from ingest or from
+		// this store) for parts by reference to come.
+		if cvRest, err = saveBlockCVs(tx, tk.TeamID, fblocks, cvBatch); err != nil {
+			return err
+		}
 		out = *f
 		return nil
 	})
@@ -753,6 +762,7 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 	}
 	// The reservation gives way to the real size (in Package.Size).
 	s.release(fileID)
+	s.saveRestBlockCVs(ctx, tk.TeamID, cvRest)
 	return &out, nil
 }
 

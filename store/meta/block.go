@@ -166,6 +166,9 @@ func (t *tx) DeleteBlock(teamID string, h core.Hash) error {
 	} else if err != nil {
 		return core.Wrap(op, err)
 	}
+	if err := t.deleteBlockCVs(op, teamID, h); err != nil {
+		return err
+	}
 	return core.Wrap(op, t.txn.Delete(k))
 }
 

@@ -48,6 +48,11 @@
 //	ev/_system/<event id>             core.Event without a team (core.SystemEvents), e.g. a
 //	                                  failed login for an unknown email
 //	blk/<team id>/<32-byte address>   core.BlockEntry in a binary codec (block.go)
+//	bcv/<team id>/<32-byte address>/<8-byte big-endian offset>
+//	                                  core.Block.CVs of that block at that file offset,
+//	                                  32 bytes each, concatenated (blockcv.go): the server's
+//	                                  own, saved at finalize, reused by parts by reference;
+//	                                  removed with the block's blk/ entry
 //	pkg/<id>                          core.Package
 //	pkg_team/<team id>/<id>           list entry
 //	file/<id>                         core.File; its Blocks hold block references once finalized

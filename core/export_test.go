@@ -1,0 +1,4 @@
+package core
+
+// SaveBlockCVs exposes saveBlockCVs to the external tests.
+var SaveBlockCVs = saveBlockCVs

@@ -82,3 +82,36 @@ func checkSegment(op, field, s string) (string, error) {
 	}
 	return s, nil
 }
+
+// WindowsUnsafe reports why a file's name or path could not be written
+// as it is on Windows ("" when it can): a reserved device name (CON, PRN,
+// AUX, NUL, COM1-9, LPT1-9, with or without an extension), a character
+// Windows forbids, or a trailing dot or space. Such names are kept as sent
+// and flagged, so downloaders can rename them.
+func WindowsUnsafe(path, name string) string {
+	segs := []string{name}
+	if path != "" {
+		segs = append(strings.Split(path, "/"), name)
+	}
+	for _, s := range segs {
+		base := strings.ToUpper(s)
+		if i := strings.IndexByte(base, '.'); i >= 0 {
+			base = base[:i]
+		}
+		base = strings.TrimRight(base, " ")
+		switch base {
+		case "CON", "PRN", "AUX", "NUL":
+			return s + " is a reserved device name on Windows"
+		}
+		if len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) && base[3] >= '1' && base[3] <= '9' {
+			return s + " is a reserved device name on Windows"
+		}
+		if strings.ContainsAny(s, `<>:"|?*`) {
+			return s + ` contains a character Windows forbids (<>:"|?*)`
+		}
+		if strings.HasSuffix(s, ".") || strings.HasSuffix(s, " ") {
+			return s + " ends with a dot or a space, which Windows drops"
+		}
+	}
+	return ""
+}

@@ -119,3 +119,27 @@ func TestFileNames(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowsUnsafe(t *testing.T) {
+	for _, tc := range []struct {
+		path, name string
+		unsafe     bool
+	}{
+		{"", "clip.mov", false},
+		{"reel 1/day 2", "A001.mxf", false},
+		{"", "CON", true},
+		{"", "con.txt", true},
+		{"", "Com3.log", true},
+		{"", "COM0", false},
+		{"lpt9", "x", true},
+		{"", "what?.mov", true},
+		{"", "a:b", true},
+		{"", "trailing.", true},
+		{"dir ", "x", true},
+		{"", "CONSOLE.txt", false},
+	} {
+		if got := core.WindowsUnsafe(tc.path, tc.name); (got != "") != tc.unsafe {
+			t.Errorf("WindowsUnsafe(%q, %q) = %q, want unsafe %v", tc.path, tc.name, got, tc.unsafe)
+		}
+	}
+}

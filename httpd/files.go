@@ -36,11 +36,15 @@ type FileResponse struct {
 	State         core.FileState `json:"state"`
 	Digest        string         `json:"digest"`
 	CreatedAt     Time           `json:"created_at"`
+	// WindowsUnsafe, when set, says why the name or path cannot be written
+	// as it is on Windows (haul's addition; downloaders rename such files).
+	WindowsUnsafe string `json:"windows_unsafe,omitempty"`
 }
 
 func fileView(f *core.File) FileResponse {
 	out := FileResponse{ID: f.ID, Kind: f.Kind, Name: f.Name, Path: f.Path, Size: max(f.Size, 0), ChunkSize: f.ChunkSize,
-		LastModified: Time(f.LastModified), State: f.State, CreatedAt: Time(f.CreatedAt)}
+		LastModified: Time(f.LastModified), State: f.State, CreatedAt: Time(f.CreatedAt),
+		WindowsUnsafe: core.WindowsUnsafe(f.Path, f.Name)}
 	if f.State == core.FileFinalized {
 		out.Digest = f.Digest.String()
 	}

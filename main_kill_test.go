@@ -332,7 +332,18 @@ func TestKillDuringUploadResumes(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		tk, blocks = core.TeamKeyOf(team), rec.Blocks
+		tk = core.TeamKeyOf(team)
+		// The finalized file's blocks are its kept parts' (File.PartsID).
+		parts, err := tx.UploadParts(rec.PartsID)
+		if err != nil {
+			return err
+		}
+		if rec.PartsID == "" || len(rec.Blocks) != 0 || len(parts) == 0 {
+			t.Errorf("finalized record: parts_id %q, %d blocks, %d parts", rec.PartsID, len(rec.Blocks), len(parts))
+		}
+		for _, pt := range parts {
+			blocks = append(blocks, pt.Blocks...)
+		}
 		return nil
 	})
 	if err != nil {

@@ -60,9 +60,12 @@ const (
 	FileDeleting FileState = "deleting"
 )
 
-// File is one file of a package. Its bytes are Blocks in the chunk store,
-// set at finalize from its parts in part order; until then the parts hold
-// the block references.
+// File is one file of a package. Its bytes are blocks in the chunk store,
+// held by parts: until finalize by the parts of its open upload
+// (UploadID); from finalize on by the listed parts of the upload it was
+// finalized from (PartsID), kept as the file's block lists in part order,
+// so the file record does not grow with the file. Files finalized before
+// that hold their blocks in Blocks instead (fileBlocks reads either).
 type File struct {
 	ID        string `json:"id"`
 	PackageID string `json:"package_id"`
@@ -79,10 +82,16 @@ type File struct {
 	ChunkSize int64     `json:"chunk_size"`
 	State     FileState `json:"state"`
 	// Digest is the BLAKE3-256 of the file's bytes (what b3sum prints).
-	Digest Hash    `json:"digest"`
+	Digest Hash `json:"digest"`
+	// Blocks are the blocks of a file finalized before PartsID existed;
+	// finalize no longer sets them.
 	Blocks []Block `json:"blocks,omitempty"`
 	// UploadID names the file's multipart upload; empty when none is open.
-	UploadID    string    `json:"upload_id"`
+	UploadID string `json:"upload_id"`
+	// PartsID names, once the file is finalized, the upload whose parts
+	// hold the file's blocks (in part order); empty before finalize, for
+	// files finalized with Blocks, and once a release has dropped them.
+	PartsID     string    `json:"parts_id,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	FinalizedAt time.Time `json:"finalized_at"`
 	// UploadStartedAt is when the open upload was created; LastPartAt when
@@ -98,8 +107,10 @@ type File struct {
 }
 
 // Part is one durable part of a multipart upload: its blocks are
-// referenced in the chunk store until the file is finalized (then the file
-// holds them) or the upload is aborted (then they are released).
+// referenced in the chunk store until the upload is aborted or the file
+// deleted (then they are released). A part listed at finalize stays as one
+// of the finalized file's block lists (File.PartsID); one not listed is
+// released then.
 type Part struct {
 	UploadID   string `json:"upload_id"`
 	FileID     string `json:"file_id"`
@@ -544,19 +555,51 @@ func (s *Service) DeletePackage(ctx context.Context, auth PackageAuth, packageID
 	return Wrap(op, s.releasePackageRefs(ctx, tk, packageID))
 }
 
+// fileBlocks returns the blocks of a finalized file in file order: the
+// blocks of the parts named by f.PartsID, concatenated in part order, or
+// f.Blocks for a file finalized before PartsID existed.
+func fileBlocks(tx Tx, f *File) ([]Block, error) {
+	if f.PartsID == "" {
+		return f.Blocks, nil
+	}
+	parts, err := tx.UploadParts(f.PartsID)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, pt := range parts {
+		n += len(pt.Blocks)
+	}
+	blocks := make([]Block, 0, n)
+	for _, pt := range parts {
+		blocks = append(blocks, pt.Blocks...)
+	}
+	return blocks, nil
+}
+
 // releaseSome releases up to budget block references held by f (whole
-// parts of its open upload first, then the file's own blocks from the
-// end) and records what is left. It returns how many it released.
+// parts of its open upload first, then whole parts of its finalized block
+// lists, then the file's own blocks from the end) and records what is
+// left. A part counts its blocks (at least one), and the first part is
+// released whole even beyond budget, so every call makes progress. It
+// returns how many it released.
 func (s *Service) releaseSome(tx Tx, tk TeamKey, f *File, budget int) (int, error) {
-	done := 0
-	if f.UploadID != "" {
-		parts, err := tx.UploadParts(f.UploadID)
+	done, changed := 0, false
+	for _, id := range []*string{&f.UploadID, &f.PartsID} {
+		if *id == "" {
+			continue
+		}
+		parts, err := tx.UploadParts(*id)
 		if err != nil {
 			return 0, err
 		}
 		for _, pt := range parts {
 			if done > 0 && done+len(pt.Blocks) > budget {
-				return done, nil // the file record still names the upload
+				// The file record still names the upload.
+				if changed {
+					return done, tx.PutFile(f)
+				}
+				return done, nil
 			}
 			if err := s.chunks.Release(tx, tk, pt.Blocks); err != nil {
 				return 0, err
@@ -566,7 +609,7 @@ func (s *Service) releaseSome(tx Tx, tk TeamKey, f *File, budget int) (int, erro
 			}
 			done += max(len(pt.Blocks), 1)
 		}
-		f.UploadID = ""
+		*id, changed = "", true
 	}
 	if n := min(budget-done, len(f.Blocks)); n > 0 {
 		rest := len(f.Blocks) - n
@@ -575,8 +618,9 @@ func (s *Service) releaseSome(tx Tx, tk TeamKey, f *File, budget int) (int, erro
 		}
 		f.Blocks = f.Blocks[:rest:rest]
 		done += n
+		changed = true
 	}
-	if done > 0 {
+	if changed {
 		return done, tx.PutFile(f)
 	}
 	return 0, nil

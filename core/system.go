@@ -53,9 +53,10 @@ func (s *Service) ChunkStats(ctx context.Context) (StorageStats, error) {
 }
 
 // BlockRefs calls yield once for every block reference the records hold:
-// the blocks of every file (a package being deleted keeps in its files the
-// blocks it has not released yet) and of every part of an upload not yet
-// finalized. It is what reference counts must equal; haul fsck
+// the blocks of every finalized file (its kept parts, or the Blocks of a
+// file finalized before parts were kept; a package being deleted keeps
+// the ones it has not released yet) and of every part of an upload not
+// yet finalized, each once. It is what reference counts must equal; haul fsck
 // --rebuild-index recounts them from it.
 func (s *Service) BlockRefs(ctx context.Context, yield func(teamID string, h Hash)) error {
 	const op = "system.block_refs"
@@ -75,10 +76,18 @@ func (s *Service) BlockRefs(ctx context.Context, yield func(teamID string, h Has
 					return err
 				}
 				for _, f := range files {
-					for _, b := range f.Blocks {
+					// A file's finalized blocks (its kept parts, or Blocks
+					// of an older record), then the parts of an open
+					// upload: a file has one or the other, or (a package
+					// being deleted) what is left of either.
+					blocks, err := fileBlocks(tx, f)
+					if err != nil {
+						return err
+					}
+					for _, b := range blocks {
 						yield(teamID, b.Hash)
 					}
-					if f.UploadID == "" {
+					if f.UploadID == "" || f.UploadID == f.PartsID {
 						continue
 					}
 					parts, err := tx.UploadParts(f.UploadID)

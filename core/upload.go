@@ -625,9 +625,10 @@ func (s *Service) assemble(op string, f *File, req FinalizeFileRequest, stored [
 
 // FinalizeFile completes a file's upload (S3 CompleteMultipartUpload):
 // the parts listed must be every part from 1, each but the last of
-// chunk_size, with matching ETags and the declared size. The file then
-// holds their blocks, its digest is recorded, and its size counts in the
-// package. Parts not listed are released. Finalizing a finalized file
+// chunk_size, with matching ETags and the declared size. The listed parts
+// are kept as the file's block lists (File.PartsID), its digest is
+// recorded, and its size counts in the package. Parts not listed are
+// released and deleted. Finalizing a finalized file
 // again answers the file.
 func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID, fileID string, req FinalizeFileRequest) (*File, error) {
 	const op = "file.finalize"
@@ -728,18 +729,20 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 			used = len(stored)
 		}
 		for _, pt := range stored {
-			if pt.PartNumber > used { // not listed: S3 drops such parts
-				if err := s.chunks.Release(tx, tk, pt.Blocks); err != nil {
-					return err
-				}
+			if pt.PartNumber <= used {
+				continue // listed: kept as the file's block lists
 			}
-			// The listed parts' references pass to the file.
+			// Not listed: S3 drops such parts.
+			if err := s.chunks.Release(tx, tk, pt.Blocks); err != nil {
+				return err
+			}
 			if err := tx.DeletePart(uid, pt.PartNumber); err != nil {
 				return err
 			}
 		}
 		now := s.now()
-		f.Blocks, f.Size, f.Digest, f.State, f.FinalizedAt, f.UploadID = fblocks, total, digest, FileFinalized, now, ""
+		f.Size, f.Digest, f.State, f.FinalizedAt = total, digest, FileFinalized, now
+		f.Blocks, f.PartsID, f.UploadID = nil, uid, ""
 		if err := tx.PutFile(f); err != nil {
 			return err
 		}

@@ -55,13 +55,16 @@
 //	                                  removed with the block's blk/ entry
 //	pkg/<id>                          core.Package
 //	pkg_team/<team id>/<id>           list entry
-//	file/<id>                         core.File; its Blocks hold block references once finalized
+//	file/<id>                         core.File; once finalized its PartsID names the upload
+//	                                  whose parts hold its block references (a file finalized
+//	                                  before that holds them in its Blocks)
 //	file_pkg/<package id>/<id>        list entry
 //	part/<upload id>/<nnnnn>          core.Part, the part number in 5 digits so that a prefix
 //	                                  scan lists an upload's parts in order (ListParts); its
-//	                                  Blocks hold block references until the file is
-//	                                  finalized (they pass to the file) or the upload is
-//	                                  aborted or the package deleted (they are released)
+//	                                  Blocks hold block references until the upload is
+//	                                  aborted, the file deleted or the package deleted (they
+//	                                  are released); the parts listed at finalize stay as the
+//	                                  file's block lists (File.PartsID), the others are released
 //
 // The schema version is the number of migrations applied to a data
 // directory, stored under sys/schema; SchemaVersion is the number this

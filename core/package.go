@@ -328,7 +328,35 @@ func (s *Service) CreatePackage(ctx context.Context, p *Principal, teamID string
 // PackageQuery selects packages of a team.
 type PackageQuery struct {
 	States []PackageState // empty: finalized and expired (MASV's default)
-	Page   Page           // Sort: name, created_at, size, expiry (- for descending)
+	Page   Page           // Sort: name, created_at, size, usage_total_bytes, expiry, sender, status, teamspace_id (- for descending)
+	// MASV's filters; zero values filter nothing.
+	Name           string    // case-insensitive substring of the name
+	Sender         string    // case-insensitive substring of the sender's email
+	Teamspaces     []string  // teamspace ids
+	CreatedAtStart time.Time // created at or after
+	CreatedAtEnd   time.Time // created at or before
+	ExpiryStart    time.Time // expiring at or after
+	ExpiryEnd      time.Time // expiring at or before
+}
+
+// match reports whether pk passes q's filters (not its states).
+func (q *PackageQuery) match(pk *Package) bool {
+	if q.Name != "" && !strings.Contains(strings.ToLower(pk.Name), strings.ToLower(q.Name)) {
+		return false
+	}
+	if q.Sender != "" && !strings.Contains(strings.ToLower(pk.Sender), strings.ToLower(q.Sender)) {
+		return false
+	}
+	if len(q.Teamspaces) > 0 && !slices.Contains(q.Teamspaces, pk.TeamspaceID) {
+		return false
+	}
+	if !q.CreatedAtStart.IsZero() && pk.CreatedAt.Before(q.CreatedAtStart) ||
+		!q.CreatedAtEnd.IsZero() && pk.CreatedAt.After(q.CreatedAtEnd) ||
+		!q.ExpiryStart.IsZero() && pk.Expiry.Before(q.ExpiryStart) ||
+		!q.ExpiryEnd.IsZero() && pk.Expiry.After(q.ExpiryEnd) {
+		return false
+	}
+	return true
 }
 
 // canReadPackage is the rule of package visibility: owner and admins
@@ -343,9 +371,9 @@ func (s *Service) Packages(ctx context.Context, p *Principal, teamID string, q P
 	const op = "package.list"
 	key := strings.TrimPrefix(q.Page.Sort, "-")
 	switch key {
-	case "", "name", "created_at", "size", "expiry":
+	case "", "name", "created_at", "size", "usage_total_bytes", "expiry", "sender", "status", "teamspace_id":
 	default:
-		return nil, 0, Invalidf(op, "sort", "sort %q is not one of name, created_at, size, expiry (prefix - for descending)", q.Page.Sort)
+		return nil, 0, Invalidf(op, "sort", "sort %q is not one of name, created_at, size, usage_total_bytes, expiry, sender, status, teamspace_id (prefix - for descending)", q.Page.Sort)
 	}
 	if err := checkPage(op, q.Page); err != nil {
 		return nil, 0, err
@@ -374,7 +402,7 @@ func (s *Service) Packages(ctx context.Context, p *Principal, teamID string, q P
 		}
 		var vis []*Package
 		for _, pk := range all {
-			if slices.Contains(states, pk.State) && canReadPackage(a, p, pk) {
+			if slices.Contains(states, pk.State) && q.match(pk) && canReadPackage(a, p, pk) {
 				vis = append(vis, pk)
 			}
 		}
@@ -384,10 +412,19 @@ func (s *Service) Packages(ctx context.Context, p *Principal, teamID string, q P
 			switch key {
 			case "name":
 				c = strings.Compare(strings.ToLower(x.Name), strings.ToLower(y.Name))
-			case "size":
+			case "size", "usage_total_bytes":
 				c = cmpInt(x.Size, y.Size)
 			case "expiry":
 				c = x.Expiry.Compare(y.Expiry)
+			case "sender":
+				c = strings.Compare(strings.ToLower(x.Sender), strings.ToLower(y.Sender))
+			case "status":
+				c = strings.Compare(string(x.State), string(y.State))
+			case "teamspace_id":
+				c = strings.Compare(x.TeamspaceID, y.TeamspaceID)
+			}
+			if c == 0 {
+				c = strings.Compare(x.ID, y.ID)
 			}
 			if desc {
 				return -c

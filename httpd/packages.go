@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -99,7 +100,21 @@ func (s *Server) listPackages(c *fiber.Ctx, p *core.Principal) error {
 	if err != nil {
 		return err
 	}
-	vs, total, err := s.svc.Packages(c.UserContext(), p, param(c, "team_id"), core.PackageQuery{States: packageStates(c), Page: pg})
+	q := core.PackageQuery{States: packageStates(c), Page: pg, Name: c.Query("name"), Sender: c.Query("sender"),
+		Teamspaces: queryList(c, "teamspaces")}
+	for _, tf := range []struct {
+		name string
+		dst  *time.Time
+	}{{"created_at_start", &q.CreatedAtStart}, {"created_at_end", &q.CreatedAtEnd}, {"expiry_start", &q.ExpiryStart}, {"expiry_end", &q.ExpiryEnd}} {
+		if v := c.Query(tf.name); v != "" {
+			t, err := parseTime(v)
+			if err != nil {
+				return core.Invalidf("package.list", tf.name, "%s: %v", tf.name, err)
+			}
+			*tf.dst = t
+		}
+	}
+	vs, total, err := s.svc.Packages(c.UserContext(), p, param(c, "team_id"), q)
 	if err != nil {
 		return err
 	}
@@ -203,4 +218,20 @@ func (s *Server) setPackageExpiry(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(packageView(v))
+}
+
+// queryList reads a list query parameter given as name[]=a&name[]=b,
+// name=a&name=b or name=a,b.
+func queryList(c *fiber.Ctx, name string) []string {
+	var out []string
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		if key := string(k); key == name || key == name+"[]" {
+			for _, part := range strings.Split(string(v), ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = append(out, part)
+				}
+			}
+		}
+	})
+	return out
 }

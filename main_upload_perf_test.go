@@ -17,10 +17,9 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/zeebo/blake3"
-
 	"haul/client"
 	"haul/store/chunk"
+	"haul/store/chunk/chunktest"
 )
 
 // The upload figures of the packages issue, measured by `make bench`
@@ -39,38 +38,6 @@ import (
 //
 // raw, upload, blake3 and again alternate three times; medians and spreads
 // are printed.
-
-func uploadBenchSize() int64 {
-	if v, err := strconv.ParseInt(os.Getenv("HAUL_BENCH_MIB"), 10, 64); err == nil && v > 0 {
-		return v << 20
-	}
-	return 4 << 30
-}
-
-type benchFigure struct {
-	name string
-	runs []float64
-}
-
-func (f *benchFigure) add(v float64) { f.runs = append(f.runs, v) }
-
-func (f *benchFigure) med() float64 {
-	r := slices.Clone(f.runs)
-	slices.Sort(r)
-	return r[len(r)/2]
-}
-
-func (f *benchFigure) spread() float64 {
-	return (slices.Max(f.runs) - slices.Min(f.runs)) / f.med()
-}
-
-func (f *benchFigure) String() string {
-	runs := make([]string, len(f.runs))
-	for i, v := range f.runs {
-		runs[i] = strconv.FormatFloat(v, 'f', 2, 64)
-	}
-	return fmt.Sprintf("  %-22s %6.2f  [%3.0f%%]  runs %s", f.name, f.med(), 100*f.spread(), strings.Join(runs, " "))
-}
 
 // rawDirectWrite writes size bytes of the generator to a new file with
 // O_DIRECT in 4 MiB writes, fsyncs, and returns GB/s (as the chunk
@@ -244,22 +211,11 @@ func fmtLatency(name string, d []time.Duration) string {
 	return fmt.Sprintf("  %-36s p50 %8v  p99 %8v  (%d requests)", name, pct(d, 50).Round(10*time.Microsecond), pct(d, 99).Round(10*time.Microsecond), len(d))
 }
 
-func oneCoreBLAKE3() float64 {
-	buf := make([]byte, 4<<20)
-	newGenData(7, int64(len(buf))).ReadAt(buf, 0)
-	start := time.Now()
-	const rounds = 256 // 1 GiB
-	for range rounds {
-		blake3.Sum256(buf)
-	}
-	return float64(rounds*len(buf)) / time.Since(start).Seconds() / 1e9
-}
-
 func TestUploadPerformance(t *testing.T) {
 	if os.Getenv("HAUL_BENCH") == "" {
 		t.Skip("set HAUL_BENCH=1 (make bench) to measure uploads")
 	}
-	size := uploadBenchSize()
+	size := chunktest.BenchSize()
 	base := t.TempDir()
 	const k, m = 8, 2 // the default geometry (storage.data_shards, parity_shards)
 	var out strings.Builder
@@ -268,11 +224,11 @@ func TestUploadPerformance(t *testing.T) {
 	// (a) One file through the whole API flow vs raw, alternating.
 	src := newGenData(11, size)
 	want := hexDigest(src)
-	raw, up := &benchFigure{name: "raw write"}, &benchFigure{name: "upload, 4 streams"}
-	b3, again := &benchFigure{name: "blake3 1 core"}, &benchFigure{name: "again, by content"}
+	raw, up := &chunktest.Figure{Name: "raw write"}, &chunktest.Figure{Name: "upload, 4 streams"}
+	b3, again := &chunktest.Figure{Name: "blake3 1 core"}, &chunktest.Figure{Name: "again, by content"}
 	var maxSent int64
 	for round := range 3 {
-		raw.add(rawDirectWrite(t, base, src))
+		raw.Add(rawDirectWrite(t, base, src))
 		s := startBenchServer(t, filepath.Join(base, fmt.Sprint("data", round)))
 		got, secs, err := s.upload(t, "one.bin", src, 4)
 		if err != nil {
@@ -281,10 +237,10 @@ func TestUploadPerformance(t *testing.T) {
 		if got != want {
 			t.Fatalf("upload round %d: digest %s, want %s", round, got, want)
 		}
-		up.add(float64(size) / secs / 1e9)
+		up.Add(float64(size) / secs / 1e9)
 		// The same file again, resuming by content, against the client's
 		// one-core BLAKE3 rate.
-		b3.add(oneCoreBLAKE3())
+		b3.Add(chunktest.OneCoreBLAKE3())
 		got, secs, sent, err := s.uploadByContent(t, "again.bin", src, 4)
 		if err != nil {
 			t.Fatalf("upload by content round %d: %v\nserver log:\n%s", round, err, s.p.stderr.String())
@@ -292,22 +248,22 @@ func TestUploadPerformance(t *testing.T) {
 		if got != want {
 			t.Fatalf("upload by content round %d: digest %s, want %s", round, got, want)
 		}
-		again.add(float64(size) / secs / 1e9)
+		again.Add(float64(size) / secs / 1e9)
 		maxSent = max(maxSent, sent)
 		s.close(t)
 	}
 	fmt.Fprintf(&out, "\nuploads through haul serve over loopback HTTP, %d MiB, %d+%d, 3 alternating runs (GB/s: median [spread])\n", size>>20, k, m)
-	for _, f := range []*benchFigure{raw, up, b3, again} {
-		fmt.Fprintln(&out, f)
+	for _, f := range []*chunktest.Figure{raw, up, b3, again} {
+		fmt.Fprintf(&out, "  %-22s %6.2f  [%3.0f%%]  runs %s\n", f.Name, f.Med(), 100*f.Spread(), f.RunsString())
 	}
-	ratio := up.med() / (raw.med() * k / (k + m))
+	ratio := up.Med() / (raw.Med() * k / (k + m))
 	mark := "ok"
 	if ratio < 0.5 {
 		mark = "BELOW TARGET"
 	}
 	fmt.Fprintf(&out, "  %-44s %5.2f  (target ≥ 0.50)  %s\n", "upload / (raw × 8/10)", ratio, mark)
 
-	ratio = again.med() / b3.med()
+	ratio = again.Med() / b3.Med()
 	mark = "ok"
 	if ratio < 0.6 {
 		mark = "BELOW TARGET"

@@ -9,14 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/zeebo/blake3"
 
 	"haul/core"
 	"haul/store/chunk/chunktest"
@@ -35,13 +32,6 @@ import (
 //	cold read  the raw file read back with 4 MiB reads after dropping caches
 //	ranged     the ingested file read back through ReadRange in 64 MiB ranges, caches dropped
 //	rss        peak resident memory of a child process ingesting the data
-
-func benchSize() int64 {
-	if v, err := strconv.ParseInt(os.Getenv("HAUL_BENCH_MIB"), 10, 64); err == nil && v > 0 {
-		return v << 20
-	}
-	return 4 << 30
-}
 
 // genReader yields n bytes of unique-per-block pseudo-random data fast: a
 // random pool read at a moving offset with each 4 KiB stamped.
@@ -136,35 +126,6 @@ func rawRead(t *testing.T, dir string, size int64) float64 {
 	return float64(total) / time.Since(start).Seconds() / 1e9
 }
 
-func blake3Rate() float64 {
-	buf := chunktest.Data(5, 4<<20)
-	var sum [32]byte
-	start := time.Now()
-	const rounds = 256 // 1 GiB
-	for range rounds {
-		sum = blake3.Sum256(buf)
-	}
-	_ = sum
-	return float64(rounds*len(buf)) / time.Since(start).Seconds() / 1e9
-}
-
-type figure struct {
-	name string
-	runs []float64
-}
-
-func (f *figure) add(v float64) { f.runs = append(f.runs, v) }
-
-func (f *figure) med() float64 {
-	r := slices.Clone(f.runs)
-	slices.Sort(r)
-	return r[len(r)/2]
-}
-
-func (f *figure) spread() float64 {
-	return (slices.Max(f.runs) - slices.Min(f.runs)) / f.med()
-}
-
 func TestStorePerformance(t *testing.T) {
 	if os.Getenv("HAUL_BENCH") == "" {
 		t.Skip("set HAUL_BENCH=1 (make bench) to measure the chunk store")
@@ -173,18 +134,18 @@ func TestStorePerformance(t *testing.T) {
 		benchChild(t)
 		return
 	}
-	size := benchSize()
+	size := chunktest.BenchSize()
 	base := t.TempDir()
 	const k, m = 8, 2
-	raw, ingest, dedup, hash, cold, ranged := &figure{name: "raw write"}, &figure{name: "ingest unique"}, &figure{name: "ingest known"},
-		&figure{name: "blake3 1 core"}, &figure{name: "raw cold read"}, &figure{name: "ranged read"}
+	raw, ingest, dedup, hash, cold, ranged := &chunktest.Figure{Name: "raw write"}, &chunktest.Figure{Name: "ingest unique"}, &chunktest.Figure{Name: "ingest known"},
+		&chunktest.Figure{Name: "blake3 1 core"}, &chunktest.Figure{Name: "raw cold read"}, &chunktest.Figure{Name: "ranged read"}
 	dropped := true
 	for round := range 3 {
-		raw.add(rawWrite(t, base, size))
+		raw.Add(rawWrite(t, base, size))
 		dropped = dropCaches() && dropped
-		cold.add(rawRead(t, base, size))
+		cold.Add(rawRead(t, base, size))
 		os.Remove(filepath.Join(base, "raw.bin"))
-		hash.add(blake3Rate())
+		hash.Add(chunktest.OneCoreBLAKE3())
 
 		db, err := meta.Open(filepath.Join(base, fmt.Sprint("meta", round)), nil)
 		if err != nil {
@@ -204,13 +165,13 @@ func TestStorePerformance(t *testing.T) {
 		if err := db.Update(ctx, func(tx core.Tx) error { return s.Commit(tx, team, in) }); err != nil {
 			t.Fatal(err)
 		}
-		ingest.add(float64(size) / time.Since(start).Seconds() / 1e9)
+		ingest.Add(float64(size) / time.Since(start).Seconds() / 1e9)
 		start = time.Now()
 		again, err := s.Ingest(ctx, team, 0, newGen(size))
 		if err != nil {
 			t.Fatal(err)
 		}
-		dedup.add(float64(size) / time.Since(start).Seconds() / 1e9)
+		dedup.Add(float64(size) / time.Since(start).Seconds() / 1e9)
 		for _, e := range again.New {
 			if e != nil {
 				t.Fatal("known data was written again")
@@ -223,7 +184,7 @@ func TestStorePerformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ranged.add(float64(size) / time.Since(start).Seconds() / 1e9)
+		ranged.Add(float64(size) / time.Since(start).Seconds() / 1e9)
 		if round == 0 {
 			reportLayout(t, s, db, size)
 		}
@@ -236,8 +197,8 @@ func TestStorePerformance(t *testing.T) {
 
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nchunk store, %d MiB per run, 8+2, 3 alternating runs (GB/s: median [spread])\n", size>>20)
-	for _, f := range []*figure{raw, ingest, hash, dedup, cold, ranged} {
-		fmt.Fprintf(&out, "  %-16s %6.2f  [%3.0f%%]  runs %v\n", f.name, f.med(), 100*f.spread(), fmtRuns(f.runs))
+	for _, f := range []*chunktest.Figure{raw, ingest, hash, dedup, cold, ranged} {
+		fmt.Fprintf(&out, "  %-16s %6.2f  [%3.0f%%]  runs %v\n", f.Name, f.Med(), 100*f.Spread(), f.RunsString())
 	}
 	ratio := func(name string, got, target float64) {
 		mark := "ok"
@@ -246,23 +207,15 @@ func TestStorePerformance(t *testing.T) {
 		}
 		fmt.Fprintf(&out, "  %-44s %5.2f  (target ≥ %.2f)  %s\n", name, got, target, mark)
 	}
-	ratio("ingest / (raw × 8/10)", ingest.med()/(raw.med()*k/(k+m)), 0.7)
-	ratio("known ingest / (blake3 ÷ 2 hash passes)", dedup.med()/(hash.med()/2), 0.7)
-	ratio("ranged read / raw cold read", ranged.med()/cold.med(), 0.75)
+	ratio("ingest / (raw × 8/10)", ingest.Med()/(raw.Med()*k/(k+m)), 0.7)
+	ratio("known ingest / (blake3 ÷ 2 hash passes)", dedup.Med()/(hash.Med()/2), 0.7)
+	ratio("ranged read / raw cold read", ranged.Med()/cold.Med(), 0.75)
 	fmt.Fprintf(&out, "  peak RSS while ingesting %d MiB: %d MiB (target ≤ 192)\n", size>>20, rss>>20)
 	if !dropped {
 		fmt.Fprintf(&out, "  note: could not drop caches (not root?): reads were warm\n")
 	}
 	t.Log(out.String())
 	fmt.Print(out.String())
-}
-
-func fmtRuns(r []float64) string {
-	s := make([]string, len(r))
-	for i, v := range r {
-		s[i] = strconv.FormatFloat(v, 'f', 2, 64)
-	}
-	return strings.Join(s, " ")
 }
 
 // reportLayout prints segment files per stream and index bytes per block.
@@ -321,7 +274,7 @@ func benchChild(t *testing.T) {
 	defer s.Close()
 	team := chunktest.Team("bench")
 	ctx := context.Background()
-	size := benchSize()
+	size := chunktest.BenchSize()
 	// In parts of 256 MiB, as an upload would arrive.
 	for off := int64(0); off < size; off += 256 << 20 {
 		in, err := s.Ingest(ctx, team, off, io.LimitReader(newGenAt(size, off), min(256<<20, size-off)))

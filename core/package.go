@@ -175,27 +175,13 @@ var DefaultUploadConfig = UploadConfig{
 
 func (c UploadConfig) withDefaults() UploadConfig {
 	d := DefaultUploadConfig
-	if c.MaxChunks <= 0 {
-		c.MaxChunks = d.MaxChunks
-	}
-	if c.MinChunkSize <= 0 {
-		c.MinChunkSize = d.MinChunkSize
-	}
-	if c.MaxChunkSize <= 0 {
-		c.MaxChunkSize = d.MaxChunkSize
-	}
-	if c.DefaultChunkSize <= 0 {
-		c.DefaultChunkSize = d.DefaultChunkSize
-	}
-	if c.URLLifetime <= 0 {
-		c.URLLifetime = d.URLLifetime
-	}
-	if c.DefaultExpiryDays <= 0 {
-		c.DefaultExpiryDays = d.DefaultExpiryDays
-	}
-	if c.ReleaseBatch <= 0 {
-		c.ReleaseBatch = d.ReleaseBatch
-	}
+	orDefault(&c.MaxChunks, d.MaxChunks)
+	orDefault(&c.MinChunkSize, d.MinChunkSize)
+	orDefault(&c.MaxChunkSize, d.MaxChunkSize)
+	orDefault(&c.DefaultChunkSize, d.DefaultChunkSize)
+	orDefault(&c.URLLifetime, d.URLLifetime)
+	orDefault(&c.DefaultExpiryDays, d.DefaultExpiryDays)
+	orDefault(&c.ReleaseBatch, d.ReleaseBatch)
 	return c
 }
 

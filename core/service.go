@@ -69,19 +69,20 @@ type Service struct {
 	accountLimit *Limiter
 }
 
+// orDefault replaces a zero or negative setting with its default.
+func orDefault[T ~int | ~int64 | ~float64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // NewService wires a Service.
 func NewService(d Deps) *Service {
 	a := d.Auth
 	def := DefaultAuthConfig
-	if a.TokenTTL <= 0 {
-		a.TokenTTL = def.TokenTTL
-	}
-	if a.SessionTTL <= 0 {
-		a.SessionTTL = def.SessionTTL
-	}
-	if a.InviteTTL <= 0 {
-		a.InviteTTL = def.InviteTTL
-	}
+	orDefault(&a.TokenTTL, def.TokenTTL)
+	orDefault(&a.SessionTTL, def.SessionTTL)
+	orDefault(&a.InviteTTL, def.InviteTTL)
 	if a.LoginIPBurst <= 0 {
 		a.LoginIPBurst, a.LoginIPPerMinute = def.LoginIPBurst, def.LoginIPPerMinute
 	}

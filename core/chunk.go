@@ -39,6 +39,10 @@ type Block struct {
 	// at Off, from which the file's digest is assembled without reading it
 	// again. Nil when the block's edges are not on 1 KiB chunk boundaries.
 	CVs []Hash `json:"c,omitempty"`
+	// CRC is the block's IEEE CRC-32, from which a file's CRC-32 (the zip
+	// of a package needs it) is combined without reading the file; nil
+	// when unknown (blocks stored before haul recorded it).
+	CRC *uint32 `json:"r,omitempty"`
 }
 
 // ShardLoc says where one shard of a block lives: data directory, segment
@@ -56,6 +60,10 @@ type BlockEntry struct {
 	Parity uint8 // parity shards
 	Refs   int64 // how many file records hold the block
 	Shards []ShardLoc
+	// CRC is the block's IEEE CRC-32 when HasCRC (entries written before
+	// haul recorded it, or rebuilt from the segments, have none).
+	CRC    uint32
+	HasCRC bool
 }
 
 // BlockTx is the block index, in the metadata store so that reference

@@ -115,3 +115,27 @@ func WindowsUnsafe(path, name string) string {
 	}
 	return ""
 }
+
+// WindowsSafeName returns one path segment changed, where WindowsUnsafe
+// would flag it, into a name Windows can write: forbidden characters
+// become "_", a trailing dot or space becomes "_", and a reserved device
+// name gets a leading "_". Safe names come back unchanged.
+func WindowsSafeName(seg string) string {
+	if WindowsUnsafe("", seg) == "" {
+		return seg
+	}
+	b := []byte(seg)
+	for i, c := range b {
+		if strings.IndexByte(`<>:"|?*`, c) >= 0 || c < 0x20 {
+			b[i] = '_'
+		}
+	}
+	if n := len(b); n > 0 && (b[n-1] == '.' || b[n-1] == ' ') {
+		b[n-1] = '_'
+	}
+	out := string(b)
+	if WindowsUnsafe("", out) != "" { // a reserved device name
+		out = "_" + out
+	}
+	return out
+}

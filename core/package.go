@@ -47,6 +47,8 @@ type Package struct {
 	// archived package has been released; until then the expiry job
 	// finishes what a deletion or an expiry left undone.
 	Released bool `json:"released,omitempty"`
+	// ActivityID names the package's upload activity.
+	ActivityID string `json:"activity_id,omitempty"`
 }
 
 // FileState is new (being uploaded) or finalized (its blocks recorded).
@@ -83,6 +85,10 @@ type File struct {
 	State     FileState `json:"state"`
 	// Digest is the BLAKE3-256 of the file's bytes (what b3sum prints).
 	Digest Hash `json:"digest"`
+	// CRC32 is the IEEE CRC-32 of the file's bytes (the zip of the package
+	// needs it), when HasCRC: combined at finalize from the blocks' CRCs.
+	CRC32  uint32 `json:"crc32,omitempty"`
+	HasCRC bool   `json:"has_crc,omitempty"`
 	// Blocks are the blocks of a file finalized before PartsID existed;
 	// finalize no longer sets them.
 	Blocks []Block `json:"blocks,omitempty"`
@@ -291,7 +297,10 @@ func (s *Service) CreatePackage(ctx context.Context, p *Principal, teamID string
 			}
 			expiry, custom = now.Add(time.Duration(days)*24*time.Hour), false
 		}
-		limit := a.team.DownloadLimitDefault
+		limit := 0 // no limit, unless the team sets a default
+		if a.team.DownloadLimitEnabled {
+			limit = a.team.DownloadLimitDefault
+		}
 		if req.AccessLimit != nil {
 			limit = *req.AccessLimit
 		}
@@ -299,6 +308,13 @@ func (s *Service) CreatePackage(ctx context.Context, p *Principal, teamID string
 			CreatorUserID: p.User.ID, Recipients: recipients, PasswordHash: pwHash, AccessLimit: limit,
 			TeamspaceID: req.TeamspaceID, State: PackageNew, Expiry: expiry, CustomExpiry: custom,
 			CreatedAt: now, UpdatedAt: now}
+		act := &Activity{ID: NewID(), TeamID: teamID, Type: ActivityUpload, PackageID: pk.ID, TeamspaceID: pk.TeamspaceID,
+			Email: p.User.Email, ClientIP: p.ClientIP}
+		s.transition(act, StatePending)
+		if err := tx.PutActivity(act); err != nil {
+			return err
+		}
+		pk.ActivityID = act.ID
 		if err := tx.PutPackage(pk); err != nil {
 			return err
 		}
@@ -565,6 +581,11 @@ func (s *Service) DeletePackage(ctx context.Context, auth PackageAuth, packageID
 		if pk.State == PackageArchived {
 			return nil
 		}
+		if pk.State == PackageNew {
+			if err := s.moveActivity(tx, pk.ActivityID, StateCancelled); err != nil {
+				return err
+			}
+		}
 		pk.State, pk.UpdatedAt = PackageArchived, s.now()
 		if err := tx.PutPackage(pk); err != nil {
 			return err
@@ -708,6 +729,14 @@ func (s *Service) FinalizePackage(ctx context.Context, auth PackageAuth, package
 		now := s.now()
 		pk.State, pk.FinalizedAt, pk.UpdatedAt = PackageFinalized, now, now
 		if err := tx.PutPackage(pk); err != nil {
+			return err
+		}
+		if err := s.moveActivity(tx, pk.ActivityID, StateComplete); err != nil {
+			return err
+		}
+		// Links made while the package was new are active from now on
+		// (Link.Active); each recipient gets one.
+		if err := s.recipientLinks(tx, pk, c.UID); err != nil {
 			return err
 		}
 		out = PackageView{Package: *pk}

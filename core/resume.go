@@ -300,6 +300,12 @@ func (s *Service) PartByReference(ctx context.Context, auth PackageAuth, p *Prin
 			if e.Len != b.Len {
 				return Invalidf(op, "blocks", "blocks[%d] (%s) is %d bytes long in the store, not %d: nothing was committed", i, b.Hash, e.Len, b.Len)
 			}
+			if e.HasCRC { // the store's own, as the CVs below
+				crc := e.CRC
+				clean[i].CRC = &crc
+			} else {
+				clean[i].CRC = nil
+			}
 		}
 		// The server's own CVs, where a finalized file left them. A fresh
 		// slice each attempt: Update may run this function again.

@@ -35,6 +35,9 @@ const (
 	// content (known blocks, parts by reference): it lets one probe which
 	// blocks the team stores.
 	ActTeamBlockKey Action = "team.block_key"
+	// ActActivityList reads the team's transfer activities (uploads,
+	// links, downloads) and their download records.
+	ActActivityList Action = "activity.list"
 )
 
 var (
@@ -66,6 +69,7 @@ var permissions = map[Action][]Role{
 	ActPackageCreate:     staff,
 	ActPackageReadAny:    managers,
 	ActTeamBlockKey:      staff,
+	ActActivityList:      managers,
 }
 
 // describe says in words what an action is, for error messages.
@@ -87,6 +91,7 @@ var describe = map[Action]string{
 	ActPackageCreate:     "creating packages",
 	ActPackageReadAny:    "reading other people's packages",
 	ActTeamBlockKey:      "reading the team's block key (resume by content)",
+	ActActivityList:      "reading the team's transfer activities",
 }
 
 // String describes the action in words.

@@ -67,6 +67,10 @@ type Service struct {
 
 	ipLimit      *Limiter
 	accountLimit *Limiter
+	// Wrong download-password guesses, per link and address and per link.
+	linkGuesses    *Limiter
+	linkAllGuesses *Limiter
+	zips           zipCaches // finalized packages' zip layouts
 }
 
 // orDefault replaces a zero or negative setting with its default.
@@ -105,8 +109,10 @@ func NewService(d Deps) *Service {
 		space: &space{byFile: map[string]*reservation{}, checker: checker},
 		store: d.Store, chunks: d.Chunks, keys: d.Keys, hasher: d.Hasher, log: log, auth: a,
 		publicURL: strings.TrimRight(d.PublicURL, "/"), uploads: d.Uploads.withDefaults(), now: func() time.Time { return now().UTC().Truncate(time.Millisecond) },
-		ipLimit:      NewLimiter(a.LoginIPBurst, a.LoginIPPerMinute),
-		accountLimit: NewLimiter(a.LoginAccountBurst, a.LoginAccountPerMinute),
+		ipLimit:        NewLimiter(a.LoginIPBurst, a.LoginIPPerMinute),
+		accountLimit:   NewLimiter(a.LoginAccountBurst, a.LoginAccountPerMinute),
+		linkGuesses:    NewLimiter(linkGuessBurst, linkGuessPerMinute),
+		linkAllGuesses: NewLimiter(linkAllGuessBurst, linkAllGuessPerMinute),
 	}
 }
 

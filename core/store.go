@@ -32,6 +32,8 @@ type Tx interface {
 	PackageTx
 	FileTx
 	PartTx
+	LinkTx
+	ActivityTx
 }
 
 // TeamTx stores teams. Team subdomains are unique.

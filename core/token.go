@@ -112,13 +112,16 @@ func (k *Keyring) mac(kid string, msg []byte) ([]byte, string, bool) {
 // Claims are the fields of haul's tokens, in MASV's JWT shape (HS256):
 // user tokens carry sub = user id; package tokens (later) lvl, lid, uid.
 type Claims struct {
-	Exp int64          `json:"exp"`
-	Iat int64          `json:"iat,omitempty"`
-	Sub string         `json:"sub"`
-	Typ string         `json:"typ"`
-	Sid string         `json:"sid,omitempty"`
-	Lvl string         `json:"lvl,omitempty"`
-	Lid string         `json:"lid,omitempty"`
+	Exp int64  `json:"exp"`
+	Iat int64  `json:"iat,omitempty"`
+	Sub string `json:"sub"`
+	Typ string `json:"typ"`
+	Sid string `json:"sid,omitempty"`
+	Lvl string `json:"lvl,omitempty"`
+	Lid string `json:"lid,omitempty"`
+	// Jti names a download token's download (its activity), so that the
+	// access it makes is counted once however many URLs it obtains.
+	Jti string         `json:"jti,omitempty"`
 	UID string         `json:"uid,omitempty"`
 	Ext map[string]any `json:"ext"`
 	Imp bool           `json:"imp"`

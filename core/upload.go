@@ -144,7 +144,7 @@ func (s *Service) AddFile(ctx context.Context, auth PackageAuth, packageID strin
 			return err
 		}
 		out.File = *f
-		return nil
+		return s.moveActivity(tx, pk.ActivityID, StateStarted) // the first file starts the upload
 	})
 	if err != nil {
 		s.release(fileID)
@@ -686,6 +686,10 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	crc, err := s.fileCRC(ctx, tk, blocks)
+	if err != nil {
+		return nil, Wrap(op, err)
+	}
 	var (
 		out    File
 		cvRest []Block // blocks whose CVs finalize's transaction did not save
@@ -742,6 +746,7 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 		}
 		now := s.now()
 		f.Size, f.Digest, f.State, f.FinalizedAt = total, digest, FileFinalized, now
+		f.CRC32, f.HasCRC = crc, true
 		f.Blocks, f.PartsID, f.UploadID = nil, uid, ""
 		if err := tx.PutFile(f); err != nil {
 			return err

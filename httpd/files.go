@@ -189,15 +189,3 @@ func (s *Server) deleteFile(c *fiber.Ctx) error {
 	}
 	return noContent(c)
 }
-
-func (s *Server) listFiles(c *fiber.Ctx) error {
-	fs, err := s.svc.Files(c.UserContext(), packageAuth(c), param(c, "package_id"))
-	if err != nil {
-		return err
-	}
-	out := make([]FileResponse, 0, len(fs))
-	for _, f := range fs {
-		out = append(out, fileView(f))
-	}
-	return c.JSON(out)
-}

@@ -17,13 +17,13 @@ func TestPackages(t *testing.T) {
 	team := "/v1/teams/" + e.TeamID
 
 	// Defaults: expiry from the team's custom_expiry_default (30 days at
-	// bootstrap), access_limit from download_limit_default.
+	// bootstrap); no access_limit while the team's download limit is off.
 	p := e.must(201, "POST", team+"/packages", map[string]any{"name": "defaults", "password": "s3cret"}, userToken(m.Token)).Map(t)
 	exp, _ := time.Parse(time.RFC3339, p["expiry"].(string))
 	if d := time.Until(exp); d < 29*24*time.Hour || d > 31*24*time.Hour || p["custom_expiry"] != false {
 		t.Errorf("default expiry %v (in %v)", p["expiry"], d)
 	}
-	if p["access_limit"] != 12.0 || p["has_password"] != true || p["sender"] != "member@studio.example" {
+	if p["access_limit"] != 0.0 || p["has_password"] != true || p["sender"] != "member@studio.example" {
 		t.Errorf("package = %v", p)
 	}
 	if strings.Contains(string(e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+p["id"].(string), nil, userToken(m.Token)).Body), "s3cret") {

@@ -181,9 +181,9 @@ func TestLoginBusyAnswers503(t *testing.T) {
 	}
 }
 
-// TestEventsSortAndActivities: the event list is also served under
-// MASV's name, and sort=created_at reverses it.
-func TestEventsSortAndActivities(t *testing.T) {
+// TestEventsSort: sort=created_at reverses the event list (the transfer
+// activities have their own list: downloads_test.go).
+func TestEventsSort(t *testing.T) {
 	e := newEnv(t)
 	o := e.owner()
 	e.must(401, "POST", "/v1/auth", map[string]string{"email": ownerEmail, "password": "not-the-password"})
@@ -198,9 +198,9 @@ func TestEventsSortAndActivities(t *testing.T) {
 	}
 	var events, activities, newest, oldest page
 	e.must(200, "GET", base+"/events?limit=100", nil, userToken(o.Token)).JSON(t, &events)
-	e.must(200, "GET", base+"/activities?limit=100", nil, userToken(o.Token)).JSON(t, &activities)
+	e.must(200, "GET", base+"/events?limit=100", nil, userToken(o.Token)).JSON(t, &activities)
 	e.must(200, "GET", base+"/events?limit=100&sort=-created_at", nil, userToken(o.Token)).JSON(t, &newest)
-	e.must(200, "GET", base+"/activities?limit=100&sort=created_at", nil, userToken(o.Token)).JSON(t, &oldest)
+	e.must(200, "GET", base+"/events?limit=100&sort=created_at", nil, userToken(o.Token)).JSON(t, &oldest)
 	n := len(events.Records)
 	if n < 3 || events.Metadata.Total != n {
 		t.Fatalf("events: %+v", events)
@@ -218,15 +218,15 @@ func TestEventsSortAndActivities(t *testing.T) {
 		}
 	}
 	var second page
-	e.must(200, "GET", base+"/activities?limit=1&page=2&sort=created_at", nil, userToken(o.Token)).JSON(t, &second)
+	e.must(200, "GET", base+"/events?limit=1&page=2&sort=created_at", nil, userToken(o.Token)).JSON(t, &second)
 	if len(second.Records) != 1 || second.Records[0].ID != oldest.Records[1].ID {
 		t.Fatalf("second page oldest first = %+v", second.Records)
 	}
-	r := e.must(400, "GET", base+"/activities?sort=name", nil, userToken(o.Token))
+	r := e.must(400, "GET", base+"/events?sort=name", nil, userToken(o.Token))
 	if r.errField(t) != "sort" {
 		t.Fatalf("bad sort: %s", r.Body)
 	}
-	e.must(403, "GET", base+"/activities", nil, userToken(e.addPerson(o.Token, "m@studio.example", core.RoleMember).Token))
+	e.must(403, "GET", base+"/events", nil, userToken(e.addPerson(o.Token, "m@studio.example", core.RoleMember).Token))
 }
 
 // TestMustChangePasswordOverHTTP: with a generated password the owner may

@@ -46,7 +46,9 @@ func (s *Server) routeTable() []route {
 		{"DELETE", "/v1/teams/:team_id/members/:member_id", "user", "Remove a member; their API keys stop working.", a(s.removeMember)},
 		{"GET", "/v1.1/teams/:team_id/events", "user", "The team's events, newest first; sort=created_at for oldest first (owner, admin).", a(s.listEvents)},
 		{"GET", "/v1/system/storage", "user", "Storage figures: capacity, physical and logical bytes, dedup, geometry, scrub, repairs (owner, admin).", a(s.systemStorage)},
-		{"GET", "/v1.1/teams/:team_id/activities", "user", "The team's events under MASV's name (activities), as GET /v1.1/teams/{team_id}/events.", a(s.listEvents)},
+		{"GET", "/v1.1/teams/:team_id/activities", "user", "The team's transfer activities (uploads, links, downloads), newest first; filters activity_types[], activity_states[], package_id, teamspaces[], portals[], created_at_start, created_at_end; sort=created_at for oldest first (owner, admin).", a(s.listActivities)},
+		{"GET", "/v1/teams/:team_id/activities/:activity_id", "user", "One activity with its download records (file, range, bytes sent, client address) (owner, admin).", a(s.getActivity)},
+		{"GET", "/v1/teams/:team_id/activities/:activity_id/events", "user", "An activity's state changes, oldest first (owner, admin).", a(s.activityEvents)},
 
 		// API keys.
 		{"POST", "/v1/teams/:team_id/api_keys", "user_token", "Create an API key; the secret is returned once.", a(s.createAPIKey)},
@@ -76,7 +78,15 @@ func (s *Server) routeTable() []route {
 
 		// Files and the upload flow (MASV's blueprints).
 		{"POST", "/v1/packages/:package_id/files", "package", "Add a file; returns its create_blueprint (S3 CreateMultipartUpload on a signed URL).", s.addFile},
-		{"GET", "/v1/packages/:package_id/files", "package", "The package's files with their digests.", s.listFiles},
+		{"GET", "/v1/packages/:package_id/files", "package", "The package's files with their digests (lowercase hex BLAKE3, as b3sum prints), and once finalized its zip (kind zip_windows, id zip); full or download token.", s.listFiles},
+		{"GET", "/v1/packages/:package_id/files/:file_id/download", "package", "A signed GET URL of a file's bytes (file_id zip: the whole package as a zip); a download token's first URL counts one access of its link.", s.downloadURL},
+		{"POST", "/v1/packages/:package_id/download_complete", "package", "A client reports a finished download (download token): completes the download once every file or the zip was served whole.", s.completeDownload},
+
+		// Links.
+		{"POST", "/v1/packages/:package_id/links", "package", "Create a link (email empty: a direct-download link), with password, expiry, access_limit.", s.createLink},
+		{"GET", "/v1/packages/:package_id/links", "package", "The package's links, disabled ones included.", s.listLinks},
+		{"DELETE", "/v1/packages/:package_id/links/:link_id", "package", "Disable a link: it is kept for history, and no new download starts through it.", s.disableLink},
+		{"GET", "/v1/links/:link_id", "none", "Open a link (?secret=, X-Link-Password): the package and a download-level package token.", s.openLink},
 		{"DELETE", "/v1/packages/:package_id/files/:file_id", "package", "Remove a file before the package is finalized; its data is released.", s.deleteFile},
 		{"POST", "/v1/packages/:package_id/files/:file_id", "package", "Part blueprints for parts start+1..start+count of the upload in the body ({upload_id}).", s.partURLs},
 		{"GET", "/v1/packages/:package_id/files/:file_id/uploads/:upload_id", "package", "Signed ListParts and Abort blueprints of an upload (haul's, for resuming).", s.uploadURLs},
@@ -92,6 +102,7 @@ func (s *Server) routeTable() []route {
 		{"PUT", "/s3/:package_id/:file_id", "signed", "S3 UploadPart (?partNumber=&uploadId=): streams the part into the chunk store; answers its ETag once durable.", s.s3Put},
 		{"GET", "/s3/:package_id/:file_id", "signed", "S3 ListParts (?uploadId=): the durable parts.", s.s3Get},
 		{"DELETE", "/s3/:package_id/:file_id", "signed", "S3 AbortMultipartUpload (?uploadId=): releases the parts.", s.s3Delete},
+		{"GET", "/dl/:package_id/:file_id", "signed", "A file's (or the zip's) bytes: Range, If-Range, ETag (the digest), Content-Disposition; HEAD too.", s.serveDownload},
 
 		// MASV routes haul does not offer.
 		{"GET", "/v1/teams/:team_id/cloud_connections", "none", "Not offered: haul keeps data on the appliance.", s.notOffered},
@@ -109,5 +120,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/", "none", "The web UI.", s.uiIndex},
 		{"GET", "/invitations/:token", "none", "The invitation page of the web UI.", s.uiIndex},
 		{"GET", "/ui/*", "none", "Static files of the web UI.", s.uiStatic},
+		// Last: a link's page ({public_url}/{link_id}?secret=), on the main
+		// host and on server.download_host.
+		{"GET", "/:link_id", "none", "A link's download page (?secret=).", s.downloadPage},
 	}
 }

@@ -205,7 +205,8 @@ func TestE2EMASVUpload(t *testing.T) {
 
 	// §6.3: the file list, with haul's digest (b3sum of the bytes).
 	files := s.call("GET", "/v1/packages/"+pid+"/files", nil, "X-Package-Token", ptok).want(t, 200).array(t)
-	if len(files) != 1 {
+	// The file, then the zip of the package (MASV's zip_windows entry).
+	if len(files) != 2 || files[1]["kind"] != "zip_windows" || files[1]["id"] != "zip" {
 		t.Fatalf("files = %v", files)
 	}
 	hasKeys(t, "file", files[0], "id", "kind", "name", "path", "size", "last_modified", "virus_detected", "digest")

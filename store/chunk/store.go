@@ -372,6 +372,7 @@ type worker struct {
 	hash [32]byte
 	cvs  []core.Hash
 	cvOK bool
+	crc  uint32 // IEEE CRC-32 of the block (the zip of a package needs it)
 
 	// pending is set while the block's shard writes are in flight; wg
 	// waits for them and errs holds their outcome.
@@ -521,6 +522,7 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 	go func() {
 		for w := range cvIn {
 			w.cvs, w.cvOK = w.cv.blockCVs(nil, w.block[:w.n], w.off)
+			w.crc = crc32.ChecksumIEEE(w.block[:w.n])
 			// The data shards' CRCs are computed here too, on this core,
 			// while the other computes the address: the writer, which
 			// shares the cores, then has little left to do per block.
@@ -655,6 +657,8 @@ func (s *Store) storeBlock(ctx context.Context, w *worker, team core.TeamKey, wr
 	if w.cvOK {
 		b.CVs = w.cvs
 	}
+	crc := w.crc
+	b.CRC = &crc
 	var entry *core.BlockEntry
 	if !written[b.Hash] {
 		known, err := s.Has(ctx, team, b.Hash)
@@ -698,7 +702,7 @@ func (s *Store) writeBlock(w *worker, teamID string, h core.Hash, n int, touched
 			return nil, core.Wrap(op, err)
 		}
 	}
-	e := &core.BlockEntry{Len: int64(n), Data: uint8(k), Parity: uint8(m), Shards: make([]core.ShardLoc, k+m)}
+	e := &core.BlockEntry{Len: int64(n), Data: uint8(k), Parity: uint8(m), Shards: make([]core.ShardLoc, k+m), CRC: w.crc, HasCRC: true}
 	// Resolve every stream before starting any write, so an error here
 	// leaves nothing in flight.
 	var sts [256]*stream

@@ -27,9 +27,16 @@ import (
 //	  byte     data directory index
 //	  uvarint  segment number
 //	  uvarint  record offset in the segment
+//
+// Version 2 (schema 4 on) is version 1 followed by the block's IEEE CRC-32
+// (4 bytes, little-endian); it is written for entries that know it
+// (core.BlockEntry.HasCRC), version 1 for the others.
 const blockPrefix = "blk/"
 
-const blockCodecVersion = 1
+const (
+	blockCodecV1 = 1
+	blockCodecV2 = 2 // with the CRC-32
+)
 
 func blockKey(teamID string, h core.Hash) []byte {
 	k := make([]byte, 0, len(blockPrefix)+len(teamID)+1+len(h))
@@ -41,8 +48,12 @@ func blockKey(teamID string, h core.Hash) []byte {
 
 // EncodeBlockEntry is the index's codec, exported for fuzzing and tools.
 func EncodeBlockEntry(e *core.BlockEntry) []byte {
-	b := make([]byte, 0, 8+len(e.Shards)*12)
-	b = append(b, blockCodecVersion)
+	b := make([]byte, 0, 12+len(e.Shards)*12)
+	v := byte(blockCodecV1)
+	if e.HasCRC {
+		v = blockCodecV2
+	}
+	b = append(b, v)
 	b = binary.AppendUvarint(b, uint64(e.Len))
 	b = append(b, e.Data, e.Parity)
 	b = binary.AppendUvarint(b, uint64(e.Refs))
@@ -51,6 +62,9 @@ func EncodeBlockEntry(e *core.BlockEntry) []byte {
 		b = binary.AppendUvarint(b, uint64(s.Seg))
 		b = binary.AppendUvarint(b, uint64(s.Off))
 	}
+	if e.HasCRC {
+		b = binary.LittleEndian.AppendUint32(b, e.CRC)
+	}
 	return b
 }
 
@@ -58,9 +72,10 @@ func EncodeBlockEntry(e *core.BlockEntry) []byte {
 // damaged input.
 func DecodeBlockEntry(b []byte) (*core.BlockEntry, error) {
 	bad := func(what string) error { return fmt.Errorf("block entry: bad %s", what) }
-	if len(b) < 1 || b[0] != blockCodecVersion {
+	if len(b) < 1 || (b[0] != blockCodecV1 && b[0] != blockCodecV2) {
 		return nil, bad("version")
 	}
+	withCRC := b[0] == blockCodecV2
 	b = b[1:]
 	uv := func(what string) (uint64, error) {
 		v, n := binary.Uvarint(b)
@@ -106,6 +121,13 @@ func DecodeBlockEntry(b []byte) (*core.BlockEntry, error) {
 			return nil, bad("offset")
 		}
 		e.Shards[i].Seg, e.Shards[i].Off = uint32(seg), int64(off)
+	}
+	if withCRC {
+		if len(b) < 4 {
+			return nil, bad("crc")
+		}
+		e.CRC, e.HasCRC = binary.LittleEndian.Uint32(b), true
+		b = b[4:]
 	}
 	if len(b) != 0 {
 		return nil, bad("trailing bytes")

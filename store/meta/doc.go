@@ -65,6 +65,11 @@
 //	                                  aborted, the file deleted or the package deleted (they
 //	                                  are released); the parts listed at finalize stay as the
 //	                                  file's block lists (File.PartsID), the others are released
+//	link/<id>                         core.Link
+//	link_pkg/<package id>/<id>        list entry
+//	act/<id>                          core.Activity (uploads, links, downloads)
+//	act_team/<team id>/<id>           list entry; ULIDs make key order time order
+//	dl/<activity id>/<id>             core.DownloadRecord: one file or zip request of a download
 //
 // The schema version is the number of migrations applied to a data
 // directory, stored under sys/schema; SchemaVersion is the number this

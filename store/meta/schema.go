@@ -24,6 +24,10 @@ var migrations = [...]migration{
 	{version: 1, name: "initial layout", up: func(*badger.Txn) error { return nil }},
 	{version: 2, name: "unique teamspace names", up: indexTeamspaceNames},
 	{version: 3, name: "block keys for teams", up: addTeamBlockKeys},
+	// Nothing to rewrite: block entries may now be written in codec
+	// version 2 (with the block's CRC-32), which older binaries cannot
+	// read, so the version says so.
+	{version: 4, name: "block CRC-32 in the block index", up: func(*badger.Txn) error { return nil }},
 }
 
 // SchemaVersion is the newest schema version this binary reads and writes.

@@ -1,0 +1,675 @@
+// Package zipper lays out a deterministic, uncompressed (STORE) zip archive
+// of files whose names, sizes, CRC-32s and modification times are known in
+// advance, and writes any byte range of it on demand.
+//
+// Why: haul serves a package of files as one zip built on the fly from its
+// chunk store. With no compression and every header field known from
+// metadata alone, the archive's exact byte layout, and hence its total
+// size, is computed before a single data byte is read, and an HTTP Range
+// request at any offset is answered by generating only the header bytes it
+// covers and asking the store for only the data bytes it covers. Archives
+// may be multi-terabyte with hundreds of thousands of entries, so the
+// layout costs O(entries) memory with a small constant, headers are
+// generated on demand, and a range is located by binary search.
+//
+// The format produced:
+//
+//   - Every entry uses method 0 (store), general purpose flag bit 11 (the
+//     name is UTF-8) and no data descriptor: CRC-32 and sizes are written
+//     in the local header.
+//   - Version made by is 3<<8 | 45 (Unix, spec 4.5), and the external
+//     attributes carry a Unix mode, 0644 for files and 0755 plus the MS-DOS
+//     directory bit for directories, so unzip on Unix restores sane
+//     permissions. Version needed is 20, or 45 for an entry that uses ZIP64.
+//   - Times: the MS-DOS date/time field holds Modified in UTC, clamped to
+//     1980-01-01 00:00:00 .. 2107-12-31 23:59:58, and an extended timestamp
+//     extra field (0x5455) with the modification time as Unix seconds
+//     (clamped to 0 .. 2^31-1) is in both the local and the central header,
+//     so unzip and Go restore the same time whatever the reader's time zone.
+//   - ZIP64 is used exactly where needed: an entry whose size is
+//     >= 0xFFFFFFFF carries a ZIP64 extra field (0x0001) with both sizes in
+//     its local header; in the central directory an entry carries one with
+//     only the fields whose 32-bit slot overflows (size, size, local header
+//     offset, in that order). The ZIP64 end of central directory record and
+//     locator are written when there are >= 0xFFFF entries or the central
+//     directory's size or offset is >= 0xFFFFFFFF, and then only the
+//     overflowing fields of the classic end record are set to all ones.
+//     Archives that need none of this stay classic.
+//   - Directories: before the first entry under a directory, an explicit
+//     directory entry ("dir/", size 0, CRC 0) is emitted for each parent
+//     directory not seen before, outermost first, so trees whose folders
+//     hold only folders unpack with their structure. Callers may add their
+//     own directory entries (a Name ending in "/") for empty folders.
+//
+// Output depends only on the entries given, so two archives of the same
+// entries are byte-identical and a download can be resumed with a range.
+package zipper
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Entry is one file of the archive.
+type Entry struct {
+	// Name is the full path inside the archive, '/'-separated and UTF-8,
+	// already sanitized by the caller. A Name ending in "/" is a directory
+	// entry and must have Size 0 and CRC32 0.
+	Name string
+	// Size is the file's length in bytes.
+	Size int64
+	// CRC32 is the IEEE CRC-32 of the file's bytes (see CombineCRC32 to
+	// derive it from the CRCs of the file's chunks).
+	CRC32 uint32
+	// Modified is the file's modification time; the zero time and times
+	// before 1980 are written as 1980-01-01 00:00:00 UTC.
+	Modified time.Time
+}
+
+// DataFunc supplies file data to WriteRange: it must write exactly bytes
+// [off, off+n) of entry i (an index into the slice given to New) to w and
+// nothing else. It is only called with n > 0 and never for directories.
+// w refuses (with an error, writing nothing) any Write that would go past
+// n bytes.
+type DataFunc func(ctx context.Context, i int, off, n int64, w io.Writer) error
+
+// ErrRange is returned (wrapped) by WriteRange for a range that is not
+// inside the archive, so a server can answer 416.
+var ErrRange = errors.New("zipper: range not satisfiable")
+
+const (
+	sigLocal   = 0x04034b50
+	sigCentral = 0x02014b50
+	sigEnd     = 0x06054b50
+	sigEnd64   = 0x06064b50
+	sigLoc64   = 0x07064b50
+
+	localHeaderLen   = 30
+	centralHeaderLen = 46
+	endLen           = 22
+	end64Len         = 56
+	loc64Len         = 20
+
+	extTimeID  = 0x5455
+	extTimeLen = 4 + 5 // header, flags, mtime
+	zip64ID    = 0x0001
+	local64Len = 4 + 16 // header, uncompressed and compressed size
+
+	max16 = 0xFFFF
+	max32 = 0xFFFFFFFF
+
+	flagUTF8      = 1 << 11
+	versionStd    = 20
+	versionZip64  = 45
+	versionMadeBy = 3<<8 | 45 // Unix, spec 4.5
+
+	attrFile = 0o100644 << 16      // S_IFREG | 0644
+	attrDir  = 0o040755<<16 | 0x10 // S_IFDIR | 0755, MS-DOS directory
+	maxExtTS = math.MaxInt32       // extended timestamps are signed 32-bit
+	writeBuf = 32 << 10            // generated bytes are batched up to this
+	noSource = -1                  // record.src of implied directories
+)
+
+var (
+	minTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxDOS  = time.Date(2107, 12, 31, 23, 59, 58, 0, time.UTC)
+)
+
+// record is one entry of the archive as laid out: an Entry or an implied
+// directory. Headers are not kept; they are regenerated from these fields.
+type record struct {
+	name     string // a substring of an Entry's Name, never copied
+	size     int64
+	localOff int64 // offset of the local header in the archive
+	cenOff   int64 // offset of the central header within the central directory
+	crc      uint32
+	mtime    uint32 // extended timestamp, Unix seconds
+	dosTime  uint16
+	dosDate  uint16
+	src      int32 // index into New's entries, or noSource
+}
+
+func (r *record) isDir() bool { return strings.HasSuffix(r.name, "/") }
+
+// size64 tells whether the sizes overflow their 32-bit slots. It alone
+// decides whether the local header carries a ZIP64 extra field, so the
+// local header's length never depends on the entry's offset.
+func (r *record) size64() bool { return r.size >= max32 }
+
+// off64 tells whether the local header offset overflows its 32-bit slot.
+func (r *record) off64() bool { return r.localOff >= max32 }
+
+func (r *record) version() uint16 {
+	if r.size64() || r.off64() {
+		return versionZip64
+	}
+	return versionStd
+}
+
+func (r *record) localExtraLen() int {
+	n := extTimeLen
+	if r.size64() {
+		n += local64Len
+	}
+	return n
+}
+
+func (r *record) localLen() int64 {
+	return int64(localHeaderLen + len(r.name) + r.localExtraLen())
+}
+
+func (r *record) dataOff() int64 { return r.localOff + r.localLen() }
+
+// central64Len is the length of the central header's ZIP64 extra field,
+// 0 when no field overflows.
+func (r *record) central64Len() int {
+	n := 0
+	if r.size64() {
+		n += 16
+	}
+	if r.off64() {
+		n += 8
+	}
+	if n > 0 {
+		n += 4
+	}
+	return n
+}
+
+func (r *record) centralLen() int64 {
+	return int64(centralHeaderLen + len(r.name) + r.central64Len() + extTimeLen)
+}
+
+// Archive is the layout of a store-method zip of entries, in the order
+// given to New. It is immutable and safe for concurrent use.
+//
+// It keeps about 56 bytes per entry plus references to the entries' names
+// (implied directory names are substrings of them, not copies), not the
+// Entry slice itself; headers are generated when a range covers them.
+type Archive struct {
+	recs    []record
+	cdOff   int64 // offset of the central directory
+	cdSize  int64
+	zip64   bool // ZIP64 end of central directory record and locator present
+	size    int64
+	entries int // len of New's entries, to check DataFunc indexes
+}
+
+// kind records what a path (without trailing slash) names while New checks
+// for duplicates and file/directory conflicts.
+type kind uint8
+
+const (
+	kindNone kind = iota
+	kindFile
+	kindImpliedDir
+	kindExplicitDir
+)
+
+// New lays out the archive of entries, in the given order, with directory
+// entries implied by the names inserted as described in the package
+// documentation. An implied directory takes the Modified time of the entry
+// that first implied it; an explicit directory entry that comes after its
+// directory was implied adds nothing.
+//
+// It returns an error for an invalid name (empty, longer than 65535 bytes,
+// not UTF-8, containing NUL, starting with "/", or with an empty, "." or
+// ".." element), a negative size, a directory entry with data, a name
+// given twice, a name used both as a file and as a directory ("a" and
+// "a/b"), or an archive larger than math.MaxInt64 bytes. Callers sanitize
+// and deduplicate names; New only refuses to build a broken archive.
+func New(entries []Entry) (*Archive, error) {
+	if len(entries) > math.MaxInt32 {
+		return nil, fmt.Errorf("zipper: too many entries (%d)", len(entries))
+	}
+	a := &Archive{recs: make([]record, 0, len(entries)), entries: len(entries)}
+	seen := make(map[string]kind, len(entries))
+	var off int64 // end of the last record's data
+	add := func(name string, size int64, crc uint32, mod time.Time, src int) error {
+		r := record{name: name, size: size, crc: crc, localOff: off, src: int32(src)}
+		r.mtime, r.dosDate, r.dosTime = times(mod)
+		end, ok := addSize(off, r.localLen())
+		if ok {
+			end, ok = addSize(end, size)
+		}
+		if !ok {
+			return errors.New("zipper: archive larger than 2^63-1 bytes")
+		}
+		off = end
+		a.recs = append(a.recs, r)
+		return nil
+	}
+	for i, e := range entries {
+		if err := checkName(e.Name); err != nil {
+			return nil, fmt.Errorf("zipper: entry %d (%q): %w", i, e.Name, err)
+		}
+		if e.Size < 0 {
+			return nil, fmt.Errorf("zipper: entry %d (%q): negative size %d", i, e.Name, e.Size)
+		}
+		dir := strings.HasSuffix(e.Name, "/")
+		if dir && (e.Size != 0 || e.CRC32 != 0) {
+			return nil, fmt.Errorf("zipper: directory entry %d (%q) has data", i, e.Name)
+		}
+		// Parents, outermost first; the trailing slash of a directory
+		// entry is not a parent.
+		for j := 0; j < len(e.Name)-1; j++ {
+			if e.Name[j] != '/' {
+				continue
+			}
+			switch seen[e.Name[:j]] {
+			case kindFile:
+				return nil, fmt.Errorf("zipper: entry %d (%q): %q is also a file", i, e.Name, e.Name[:j])
+			case kindNone:
+				seen[e.Name[:j]] = kindImpliedDir
+				if err := add(e.Name[:j+1], 0, 0, e.Modified, noSource); err != nil {
+					return nil, err
+				}
+			}
+		}
+		key := strings.TrimSuffix(e.Name, "/")
+		switch k := seen[key]; {
+		case k == kindNone:
+		case dir && k == kindImpliedDir:
+			seen[key] = kindExplicitDir // already emitted
+			continue
+		case dir && k == kindExplicitDir, !dir && k == kindFile:
+			return nil, fmt.Errorf("zipper: entry %d: duplicate name %q", i, e.Name)
+		default:
+			return nil, fmt.Errorf("zipper: entry %d: %q is both a file and a directory", i, key)
+		}
+		if dir {
+			seen[key] = kindExplicitDir
+		} else {
+			seen[key] = kindFile
+		}
+		if err := add(e.Name, e.Size, e.CRC32, e.Modified, i); err != nil {
+			return nil, err
+		}
+	}
+
+	// Implied directories may have grown recs past len(entries); do not
+	// keep up to 25% of unused capacity for the archive's lifetime.
+	if cap(a.recs)-len(a.recs) > len(a.recs)/16 {
+		a.recs = append([]record(nil), a.recs...)
+	}
+
+	// The central directory, after the last data byte. Local offsets are
+	// final now, so each central header's length (which depends on
+	// whether its offset overflows) is too.
+	a.cdOff = off
+	var cd int64
+	for k := range a.recs {
+		r := &a.recs[k]
+		r.cenOff = cd
+		cd += r.centralLen() // at most ~64 KiB each: cannot overflow
+	}
+	a.cdSize = cd
+	a.zip64 = len(a.recs) >= max16 || a.cdSize >= max32 || a.cdOff >= max32
+	tail := int64(endLen)
+	if a.zip64 {
+		tail += end64Len + loc64Len
+	}
+	size, ok := addSize(a.cdOff, a.cdSize)
+	if ok {
+		size, ok = addSize(size, tail)
+	}
+	if !ok {
+		return nil, errors.New("zipper: archive larger than 2^63-1 bytes")
+	}
+	a.size = size
+	return a, nil
+}
+
+// addSize adds two non-negative sizes, reporting overflow.
+func addSize(a, b int64) (int64, bool) {
+	if a > math.MaxInt64-b {
+		return 0, false
+	}
+	return a + b, true
+}
+
+// checkName validates a name as New documents.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty name")
+	case len(name) > max16:
+		return fmt.Errorf("name longer than %d bytes", max16)
+	case !utf8.ValidString(name):
+		return errors.New("name is not valid UTF-8")
+	case strings.IndexByte(name, 0) >= 0:
+		return errors.New("name contains NUL")
+	case name[0] == '/':
+		return errors.New("absolute name")
+	}
+	rest := strings.TrimSuffix(name, "/")
+	for {
+		elem, tail, more := strings.Cut(rest, "/")
+		switch elem {
+		case "", ".", "..":
+			return fmt.Errorf("invalid path element %q", elem)
+		}
+		if !more {
+			return nil
+		}
+		rest = tail
+	}
+}
+
+// times converts a modification time to the extended timestamp and the
+// MS-DOS date and time, clamped as the package documentation says.
+func times(t time.Time) (unix uint32, date, clock uint16) {
+	t = t.UTC()
+	if t.Before(minTime) {
+		t = minTime
+	}
+	u := t.Unix()
+	if u > maxExtTS {
+		u = maxExtTS
+	}
+	if t.After(maxDOS) {
+		t = maxDOS
+	}
+	date = uint16((t.Year()-1980)<<9 | int(t.Month())<<5 | t.Day())
+	clock = uint16(t.Hour()<<11 | t.Minute()<<5 | t.Second()/2)
+	return uint32(u), date, clock
+}
+
+// Size returns the exact size of the archive in bytes.
+func (a *Archive) Size() int64 { return a.size }
+
+// Len returns the number of entries in the archive's central directory,
+// implied directories included.
+func (a *Archive) Len() int { return len(a.recs) }
+
+// WriteRange writes bytes [off, off+n) of the archive to w. Header and
+// central directory bytes are generated; file data comes from data, called
+// once per entry the range covers with the part of the entry it covers.
+// data may be nil when the range covers no file data. ctx is checked
+// before each piece (a header, an entry's data, the end records).
+//
+// A range outside the archive (off < 0, n < 0 or off+n > Size()) returns an
+// error wrapping ErrRange before anything is written. An error from w or
+// data is returned wrapped; so is a DataFunc writing more or fewer bytes
+// than asked; part of the range may have been written by then. Cost:
+// O(log entries) to find the start, then proportional to the bytes written.
+func (a *Archive) WriteRange(ctx context.Context, w io.Writer, off, n int64, data DataFunc) error {
+	if off < 0 || n < 0 || off > a.size || n > a.size-off {
+		return fmt.Errorf("%w: [%d, %d+%d) of %d bytes", ErrRange, off, off, n, a.size)
+	}
+	rw := rangeWriter{ctx: ctx, w: w, pos: off, end: off + n}
+	if err := a.writeLocal(&rw, data); err != nil {
+		return err
+	}
+	if err := a.writeCentral(&rw); err != nil {
+		return err
+	}
+	if rw.pos < rw.end {
+		if err := rw.piece(a.endOff(), a.appendEnd); err != nil {
+			return err
+		}
+	}
+	return rw.flush()
+}
+
+func (a *Archive) endOff() int64 { return a.cdOff + a.cdSize }
+
+// writeLocal writes the part of the range inside the local headers and
+// file data.
+func (a *Archive) writeLocal(rw *rangeWriter, data DataFunc) error {
+	if rw.pos >= rw.end || rw.pos >= a.cdOff {
+		return nil
+	}
+	// The last record starting at or before pos; local offsets strictly
+	// increase since every header is at least 30 bytes.
+	k := sort.Search(len(a.recs), func(k int) bool { return a.recs[k].localOff > rw.pos }) - 1
+	for ; k < len(a.recs) && rw.pos < rw.end; k++ {
+		r := &a.recs[k]
+		if rw.pos < r.dataOff() {
+			if err := rw.piece(r.localOff, func(b []byte) []byte { return appendLocal(b, r) }); err != nil {
+				return err
+			}
+		}
+		dataEnd := r.dataOff() + r.size
+		if rw.pos >= rw.end || rw.pos >= dataEnd {
+			continue
+		}
+		m := min(rw.end, dataEnd) - rw.pos
+		if err := rw.flush(); err != nil {
+			return err
+		}
+		if err := rw.ctx.Err(); err != nil {
+			return err
+		}
+		if data == nil {
+			return fmt.Errorf("zipper: entry %q: no DataFunc", r.name)
+		}
+		if r.src < 0 || int(r.src) >= a.entries {
+			return fmt.Errorf("zipper: entry %q: no data source", r.name) // unreachable: directories have no data
+		}
+		dw := dataWriter{w: rw.w, left: m}
+		if err := data(rw.ctx, int(r.src), rw.pos-r.dataOff(), m, &dw); err != nil {
+			return fmt.Errorf("zipper: entry %q: %w", r.name, err)
+		}
+		if dw.left != 0 {
+			return fmt.Errorf("zipper: entry %q: DataFunc wrote %d bytes, want %d", r.name, m-dw.left, m)
+		}
+		rw.pos += m
+	}
+	return nil
+}
+
+// writeCentral writes the part of the range inside the central directory.
+func (a *Archive) writeCentral(rw *rangeWriter) error {
+	if rw.pos >= rw.end || rw.pos >= a.endOff() {
+		return nil
+	}
+	rel := rw.pos - a.cdOff
+	k := sort.Search(len(a.recs), func(k int) bool { return a.recs[k].cenOff > rel }) - 1
+	for ; k < len(a.recs) && rw.pos < rw.end; k++ {
+		r := &a.recs[k]
+		if err := rw.piece(a.cdOff+r.cenOff, func(b []byte) []byte { return a.appendCentral(b, r) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rangeWriter batches generated bytes of [pos, end) into buf before they
+// go to w, so archives of many tiny entries do not cost a Write each.
+type rangeWriter struct {
+	ctx      context.Context
+	w        io.Writer
+	pos, end int64
+	buf      []byte
+}
+
+// piece appends the part of [pos, end) covered by the structure starting
+// at start whose bytes gen appends. The caller ensures pos >= start and
+// that pos lies inside the structure.
+func (rw *rangeWriter) piece(start int64, gen func([]byte) []byte) error {
+	if err := rw.ctx.Err(); err != nil {
+		return err
+	}
+	if rw.buf == nil {
+		rw.buf = make([]byte, 0, min(rw.end-rw.pos+1024, 2*writeBuf))
+	}
+	base := len(rw.buf)
+	rw.buf = gen(rw.buf)
+	full := int64(len(rw.buf) - base)
+	lo := rw.pos - start
+	hi := min(rw.end-start, full)
+	if lo < 0 || lo >= hi {
+		rw.buf = rw.buf[:base]
+		return fmt.Errorf("zipper: internal error: piece [%d,%d) of %d", lo, hi, full) // unreachable
+	}
+	rw.buf = append(rw.buf[:base], rw.buf[base+int(lo):base+int(hi)]...)
+	rw.pos = start + hi
+	if len(rw.buf) >= writeBuf {
+		return rw.flush()
+	}
+	return nil
+}
+
+func (rw *rangeWriter) flush() error {
+	if len(rw.buf) == 0 {
+		return nil
+	}
+	_, err := rw.w.Write(rw.buf)
+	rw.buf = rw.buf[:0]
+	if err != nil {
+		return fmt.Errorf("zipper: write: %w", err)
+	}
+	return nil
+}
+
+// dataWriter passes a DataFunc's writes through, refusing any that would
+// go past the bytes asked for: a misbehaving source must not shift the
+// rest of the archive.
+type dataWriter struct {
+	w    io.Writer
+	left int64
+}
+
+var errTooMuch = errors.New("DataFunc wrote more bytes than asked")
+
+func (d *dataWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > d.left {
+		return 0, errTooMuch
+	}
+	n, err := d.w.Write(p)
+	d.left -= int64(n)
+	return n, err
+}
+
+var le = binary.LittleEndian
+
+func appendLocal(b []byte, r *record) []byte {
+	b = le.AppendUint32(b, sigLocal)
+	b = le.AppendUint16(b, r.version())
+	b = le.AppendUint16(b, flagUTF8)
+	b = le.AppendUint16(b, 0) // method: store
+	b = le.AppendUint16(b, r.dosTime)
+	b = le.AppendUint16(b, r.dosDate)
+	b = le.AppendUint32(b, r.crc)
+	size32 := uint32(max32)
+	if !r.size64() {
+		size32 = uint32(r.size)
+	}
+	b = le.AppendUint32(b, size32) // compressed
+	b = le.AppendUint32(b, size32) // uncompressed
+	b = le.AppendUint16(b, uint16(len(r.name)))
+	b = le.AppendUint16(b, uint16(r.localExtraLen()))
+	b = append(b, r.name...)
+	if r.size64() {
+		b = le.AppendUint16(b, zip64ID)
+		b = le.AppendUint16(b, 16)
+		b = le.AppendUint64(b, uint64(r.size)) // uncompressed
+		b = le.AppendUint64(b, uint64(r.size)) // compressed
+	}
+	return appendExtTime(b, r)
+}
+
+func (a *Archive) appendCentral(b []byte, r *record) []byte {
+	b = le.AppendUint32(b, sigCentral)
+	b = le.AppendUint16(b, versionMadeBy)
+	b = le.AppendUint16(b, r.version())
+	b = le.AppendUint16(b, flagUTF8)
+	b = le.AppendUint16(b, 0) // method: store
+	b = le.AppendUint16(b, r.dosTime)
+	b = le.AppendUint16(b, r.dosDate)
+	b = le.AppendUint32(b, r.crc)
+	size32, off32 := uint32(max32), uint32(max32)
+	if !r.size64() {
+		size32 = uint32(r.size)
+	}
+	if !r.off64() {
+		off32 = uint32(r.localOff)
+	}
+	b = le.AppendUint32(b, size32) // compressed
+	b = le.AppendUint32(b, size32) // uncompressed
+	b = le.AppendUint16(b, uint16(len(r.name)))
+	b = le.AppendUint16(b, uint16(r.central64Len()+extTimeLen))
+	b = le.AppendUint16(b, 0) // comment length
+	b = le.AppendUint16(b, 0) // disk number start
+	b = le.AppendUint16(b, 0) // internal attributes
+	if r.isDir() {
+		b = le.AppendUint32(b, attrDir)
+	} else {
+		b = le.AppendUint32(b, attrFile)
+	}
+	b = le.AppendUint32(b, off32)
+	b = append(b, r.name...)
+	if n := r.central64Len(); n > 0 {
+		b = le.AppendUint16(b, zip64ID)
+		b = le.AppendUint16(b, uint16(n-4))
+		if r.size64() {
+			b = le.AppendUint64(b, uint64(r.size)) // uncompressed
+			b = le.AppendUint64(b, uint64(r.size)) // compressed
+		}
+		if r.off64() {
+			b = le.AppendUint64(b, uint64(r.localOff))
+		}
+	}
+	return appendExtTime(b, r)
+}
+
+// appendExtTime appends the extended timestamp extra field with only the
+// modification time, identical in local and central headers.
+func appendExtTime(b []byte, r *record) []byte {
+	b = le.AppendUint16(b, extTimeID)
+	b = le.AppendUint16(b, 5)
+	b = append(b, 1) // flags: mtime present
+	return le.AppendUint32(b, r.mtime)
+}
+
+// appendEnd appends the end records: ZIP64 end of central directory record
+// and locator when needed, then the classic end of central directory
+// record with only overflowing fields set to all ones.
+func (a *Archive) appendEnd(b []byte) []byte {
+	count := uint64(len(a.recs))
+	if a.zip64 {
+		b = le.AppendUint32(b, sigEnd64)
+		b = le.AppendUint64(b, end64Len-12) // size of the rest of the record
+		b = le.AppendUint16(b, versionMadeBy)
+		b = le.AppendUint16(b, versionZip64)
+		b = le.AppendUint32(b, 0) // this disk
+		b = le.AppendUint32(b, 0) // disk of the central directory
+		b = le.AppendUint64(b, count)
+		b = le.AppendUint64(b, count)
+		b = le.AppendUint64(b, uint64(a.cdSize))
+		b = le.AppendUint64(b, uint64(a.cdOff))
+
+		b = le.AppendUint32(b, sigLoc64)
+		b = le.AppendUint32(b, 0) // disk of the ZIP64 end record
+		b = le.AppendUint64(b, uint64(a.endOff()))
+		b = le.AppendUint32(b, 1) // total disks
+	}
+	count16 := uint16(max16)
+	if count < max16 {
+		count16 = uint16(count)
+	}
+	size32, off32 := uint32(max32), uint32(max32)
+	if a.cdSize < max32 {
+		size32 = uint32(a.cdSize)
+	}
+	if a.cdOff < max32 {
+		off32 = uint32(a.cdOff)
+	}
+	b = le.AppendUint32(b, sigEnd)
+	b = le.AppendUint16(b, 0) // this disk
+	b = le.AppendUint16(b, 0) // disk of the central directory
+	b = le.AppendUint16(b, count16)
+	b = le.AppendUint16(b, count16)
+	b = le.AppendUint32(b, size32)
+	b = le.AppendUint32(b, off32)
+	return le.AppendUint16(b, 0) // comment length
+}

@@ -1,0 +1,86 @@
+// The link page: opens the link (with its password if it has one), then
+// downloads a file or the whole package as a zip through signed URLs.
+(function () {
+  "use strict";
+  const root = document.getElementById("download");
+  if (!root) return;
+  const linkID = root.dataset.link;
+  const secret = new URLSearchParams(location.search).get("secret") || "";
+  const status = document.getElementById("status");
+  let token = "";
+
+  async function open() {
+    if (token) return token;
+    const pw = document.getElementById("password");
+    const headers = pw ? { "X-Link-Password": pw.value } : {};
+    const r = await fetch("/v1/links/" + encodeURIComponent(linkID) + "?secret=" + encodeURIComponent(secret), { headers });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.message || ("error " + r.status));
+    token = body.package_token;
+    return token;
+  }
+
+  async function fetchURL(pkg, fileID) {
+    const t = await open();
+    const r = await fetch("/v1/packages/" + pkg + "/files/" + encodeURIComponent(fileID) + "/download", { headers: { "X-Package-Token": t } });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.message || ("error " + r.status));
+    return body.url;
+  }
+
+  async function listFiles(pkg) {
+    const t = await open();
+    const r = await fetch("/v1/packages/" + pkg + "/files", { headers: { "X-Package-Token": t } });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.message || ("error " + r.status));
+    return body;
+  }
+
+  function row(pkg, f) {
+    const tr = document.createElement("tr");
+    const name = document.createElement("td");
+    name.textContent = f.path ? f.path + "/" + f.name : f.name;
+    const size = document.createElement("td");
+    size.textContent = f.size + " bytes";
+    const act = document.createElement("td");
+    const b = document.createElement("button");
+    b.textContent = f.kind === "file" ? "Download" : "Download all (zip)";
+    b.dataset.file = f.id;
+    b.dataset.bound = "1";
+    b.addEventListener("click", () => go(pkg, f.id));
+    act.appendChild(b);
+    tr.append(name, size, act);
+    return tr;
+  }
+
+  async function go(pkg, fileID) {
+    status.textContent = "";
+    try {
+      location.href = await fetchURL(pkg, fileID);
+    } catch (e) {
+      status.textContent = e.message;
+    }
+  }
+
+  root.addEventListener("click", async (ev) => {
+    const b = ev.target.closest("button[data-file]");
+    if (b && !b.dataset.bound) go(root.dataset.package, b.dataset.file);
+  });
+  const unlock = document.getElementById("unlock");
+  if (unlock) {
+    unlock.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      status.textContent = "";
+      try {
+        const files = await listFiles(root.dataset.package);
+        const tbody = document.getElementById("files");
+        tbody.textContent = "";
+        for (const f of files) tbody.appendChild(row(root.dataset.package, f));
+        unlock.hidden = true;
+      } catch (e) {
+        token = "";
+        status.textContent = e.message;
+      }
+    });
+  }
+})();

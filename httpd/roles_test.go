@@ -207,6 +207,37 @@ func matrixRows() []roleRow {
 			r := c.e.must(201, "POST", c.team("/packages"), map[string]any{"name": c.uniq("keysmith-package")}, userToken(c.f.keysmith.Token))
 			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/packages/"+r.Map(c.e.t)["id"].(string), nil, c.cr)
 		}},
+		// Links are made with the package token of a package one can
+		// read: one's own (guests create none, so the create's 403 is
+		// theirs) or, for owner and admins, anyone's.
+		{"link.create_own", [5]roleWant{{201, 201}, {201, 201}, {201, 201}, {201, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			r := c.e.do("POST", c.team("/packages"), map[string]any{"name": c.uniq("own-package")}, c.cr)
+			if r.Status != 201 {
+				return r
+			}
+			m := r.Map(c.e.t)
+			return c.e.do("POST", "/v1/packages/"+m["id"].(string)+"/links", map[string]any{}, header("X-Package-Token", m["access_token"].(string)))
+		}},
+		{"link.create_others", [5]roleWant{{201, 201}, {201, 201}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			r := c.e.must(201, "POST", c.team("/packages"), map[string]any{"name": c.uniq("keysmith-package")}, userToken(c.f.keysmith.Token))
+			g := c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/packages/"+r.Map(c.e.t)["id"].(string), nil, c.cr)
+			if g.Status != 200 {
+				return g
+			}
+			m := g.Map(c.e.t)
+			return c.e.do("POST", "/v1/packages/"+m["id"].(string)+"/links", map[string]any{}, header("X-Package-Token", m["access_token"].(string)))
+		}},
+		{"activity.list", [5]roleWant{{200, 200}, {200, 200}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/activities?activity_types[]=package_upload_to_masv", nil, c.cr)
+		}},
+		{"activity.get", [5]roleWant{{200, 200}, {200, 200}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			c.e.must(201, "POST", c.team("/packages"), map[string]any{"name": c.uniq("keysmith-package")}, userToken(c.f.keysmith.Token))
+			var l struct {
+				Records []struct{ ID string } `json:"records"`
+			}
+			c.e.must(200, "GET", "/v1.1/teams/"+c.e.TeamID+"/activities?limit=1", nil, c.ownerTok()).JSON(c.e.t, &l)
+			return c.e.do("GET", c.team("/activities/"+l.Records[0].ID+"/events"), nil, c.cr)
+		}},
 		{"team.block_key", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {403, noKey}}, func(c *roleCell) resp {
 			return c.e.do("GET", c.team("/block_key"), nil, c.cr)
 		}},

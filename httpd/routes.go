@@ -102,7 +102,8 @@ func (s *Server) routeTable() []route {
 		{"PUT", "/s3/:package_id/:file_id", "signed", "S3 UploadPart (?partNumber=&uploadId=): streams the part into the chunk store; answers its ETag once durable.", s.s3Put},
 		{"GET", "/s3/:package_id/:file_id", "signed", "S3 ListParts (?uploadId=): the durable parts.", s.s3Get},
 		{"DELETE", "/s3/:package_id/:file_id", "signed", "S3 AbortMultipartUpload (?uploadId=): releases the parts.", s.s3Delete},
-		{"GET", "/dl/:package_id/:file_id", "signed", "A file's (or the zip's) bytes: Range, If-Range, ETag (the digest), Content-Disposition; HEAD too.", s.serveDownload},
+		{"GET", "/dl/:package_id/:file_id", "signed", "A file's (or the zip's) bytes: Range, If-Range, ETag (the digest), Content-Disposition.", s.serveDownload},
+		{"HEAD", "/dl/:package_id/:file_id", "signed", "A file's (or the zip's) headers: size, ETag, ranges accepted.", s.serveDownload},
 
 		// MASV routes haul does not offer.
 		{"GET", "/v1/teams/:team_id/cloud_connections", "none", "Not offered: haul keeps data on the appliance.", s.notOffered},

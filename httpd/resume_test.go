@@ -1,9 +1,12 @@
 package httpd_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -157,6 +160,21 @@ func TestResumeByContent(t *testing.T) {
 	f := u2.finalize(refTags, len(data))
 	if f.Status != 200 || f.Map(t)["digest"] != u2.wantDigest() {
 		t.Fatalf("finalize by reference: %d %s, want digest %s", f.Status, f.Body, u2.wantDigest())
+	}
+	// No byte was sent, yet the file has its CRC-32 (the blocks' from the
+	// index): the zip of the package passes archive/zip's checksum.
+	e.must(200, "POST", "/v1/packages/"+pid2+"/finalize", nil, u2.tok())
+	zb := e.raw("GET", e.fileURL(pid2, core.ZipID, ptok2), nil, -2).Body
+	zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
+	if err != nil || len(zr.File) != 1 {
+		t.Fatalf("zip of the package: %v", err)
+	}
+	zf, err := zr.File[0].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(zf); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file in the zip: %v", err)
 	}
 
 	// Refusals, on a third file whose first part is new bytes.

@@ -3,6 +3,7 @@ package chunk
 import (
 	"bytes"
 	"context"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -306,5 +307,34 @@ func TestUnmountedDirIsNotRefilled(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("the empty mount point was refilled with %d files", len(ents))
+	}
+}
+
+// TestIngestRecordsCRC: every ingested block carries its IEEE CRC-32, a
+// deduplicated one too, and the block index keeps it for blocks the
+// ingest wrote (parts by reference take it from there).
+func TestIngestRecordsCRC(t *testing.T) {
+	ts := openTestStore(t)
+	team := chunktest.Team("A")
+	data := chunktest.Data(7, 3*testBlockSize+123)
+	first := chunktest.Put(t, ts.env(), team, data, 2*testBlockSize)
+	again := chunktest.Put(t, ts.env(), team, data, 2*testBlockSize) // every block known
+	for _, blocks := range [][]core.Block{first, again} {
+		for _, b := range blocks {
+			want := crc32.ChecksumIEEE(data[b.Off : b.Off+b.Len])
+			if b.CRC == nil || *b.CRC != want {
+				t.Fatalf("block at %d: CRC %v, want %08x", b.Off, b.CRC, want)
+			}
+			var e *core.BlockEntry
+			if err := ts.env().Meta.View(context.Background(), func(tx core.Tx) (err error) {
+				e, err = tx.Block(team.TeamID, b.Hash)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !e.HasCRC || e.CRC != want {
+				t.Fatalf("index entry of block at %d: %+v", b.Off, e)
+			}
+		}
 	}
 }

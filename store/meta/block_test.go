@@ -36,6 +36,30 @@ func TestBlockEntryCodec(t *testing.T) {
 	}
 }
 
+// TestBlockEntryCodecCRC: an entry with its CRC-32 round-trips in codec
+// version 2, one without it stays version 1 (so it reads as before).
+func TestBlockEntryCodecCRC(t *testing.T) {
+	e := sampleEntry()
+	v1 := EncodeBlockEntry(e)
+	e.CRC, e.HasCRC = 0xdeadbeef, true
+	v2 := EncodeBlockEntry(e)
+	if v1[0] != 1 || v2[0] != 2 || len(v2) != len(v1)+4 {
+		t.Fatalf("versions %d/%d, lengths %d/%d", v1[0], v2[0], len(v1), len(v2))
+	}
+	got, err := DecodeBlockEntry(v2)
+	if err != nil || !reflect.DeepEqual(got, e) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if got, err := DecodeBlockEntry(v1); err != nil || got.HasCRC {
+		t.Fatalf("version 1: %+v, %v", got, err)
+	}
+	for i := range v2 {
+		if _, err := DecodeBlockEntry(v2[:i]); err == nil {
+			t.Fatalf("truncated to %d bytes decoded without error", i)
+		}
+	}
+}
+
 func FuzzDecodeBlockEntry(f *testing.F) {
 	f.Add(EncodeBlockEntry(sampleEntry()))
 	f.Add([]byte{1, 0, 1, 0, 0, 0, 0, 0})

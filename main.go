@@ -178,7 +178,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOpt
 	hasher := core.NewHasher(core.HashParams{MemoryKiB: uint32(a.Argon2MemoryKiB), Time: uint32(a.Argon2Time), Threads: uint8(a.Argon2Threads)}, a.MaxConcurrentHashes)
 	hasher.SetMaxWait(a.HashMaxWait.Duration)
 	svc := core.NewService(core.Deps{
-		Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL,
+		Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL, DownloadURL: cfg.DownloadURL(),
 		Uploads: core.UploadConfig{DefaultExpiryDays: cfg.Retention.DefaultExpiryDays},
 		Auth: core.AuthConfig{
 			TokenTTL: a.TokenTTL.Duration, SessionTTL: a.SessionTTL.Duration, InviteTTL: a.InviteTTL.Duration,

@@ -62,7 +62,7 @@ func (l *Link) Active(pk *Package) bool { return !l.Disabled && pk.State == Pack
 // ShareURL is the link's page, what a recipient is sent:
 // {public_url}/{id}?secret=...
 func (s *Service) ShareURL(l *Link) string {
-	return s.publicURL + "/" + l.ID + "?secret=" + url.QueryEscape(l.Secret)
+	return s.linkBase + "/" + l.ID + "?secret=" + url.QueryEscape(l.Secret)
 }
 
 // LinkTx stores links, listed per package in id (creation) order.

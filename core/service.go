@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"log/slog"
 	"strings"
 	"time"
@@ -40,6 +41,9 @@ type Deps struct {
 	Auth   AuthConfig
 	// PublicURL is the base of links handed to people (invitations).
 	PublicURL string
+	// DownloadURL is the base of link pages ({base}/{link id}?secret=);
+	// empty means PublicURL.
+	DownloadURL string
 	// Uploads are the data plane's limits; zero fields take
 	// DefaultUploadConfig's.
 	Uploads UploadConfig
@@ -61,6 +65,7 @@ type Service struct {
 	log       *slog.Logger
 	auth      AuthConfig
 	publicURL string
+	linkBase  string // base of link pages
 	uploads   UploadConfig
 	now       func() time.Time
 	space     *space
@@ -108,7 +113,7 @@ func NewService(d Deps) *Service {
 	return &Service{
 		space: &space{byFile: map[string]*reservation{}, checker: checker},
 		store: d.Store, chunks: d.Chunks, keys: d.Keys, hasher: d.Hasher, log: log, auth: a,
-		publicURL: strings.TrimRight(d.PublicURL, "/"), uploads: d.Uploads.withDefaults(), now: func() time.Time { return now().UTC().Truncate(time.Millisecond) },
+		publicURL: strings.TrimRight(d.PublicURL, "/"), linkBase: strings.TrimRight(cmp.Or(d.DownloadURL, d.PublicURL), "/"), uploads: d.Uploads.withDefaults(), now: func() time.Time { return now().UTC().Truncate(time.Millisecond) },
 		ipLimit:        NewLimiter(a.LoginIPBurst, a.LoginIPPerMinute),
 		accountLimit:   NewLimiter(a.LoginAccountBurst, a.LoginAccountPerMinute),
 		linkGuesses:    NewLimiter(linkGuessBurst, linkGuessPerMinute),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -367,4 +368,15 @@ func (c Config) StorageSummary() string {
 		return s + fmt.Sprintf(" and survives losing %d whole director%s", n, map[bool]string{true: "y", false: "ies"}[n == 1])
 	}
 	return s + "; losing a whole directory loses data (add data_dirs on separate disks to survive one)"
+}
+
+// DownloadURL is the base URL of link pages: public_url with its host
+// replaced by download_host when that is set (same scheme; the port of
+// public_url is kept only when no download host is set), else public_url.
+func (c Config) DownloadURL() string {
+	if c.Server.DownloadHost == "" {
+		return c.Server.PublicURL
+	}
+	scheme, _, _ := strings.Cut(c.Server.PublicURL, "://")
+	return scheme + "://" + c.Server.DownloadHost
 }

@@ -292,3 +292,17 @@ func TestSchema(t *testing.T) {
 		t.Errorf("env name = %s", got)
 	}
 }
+
+// TestDownloadURL: link pages go to download_host when set, with the
+// public URL's scheme.
+func TestDownloadURL(t *testing.T) {
+	c := Default()
+	c.Server.PublicURL = "https://files.example.com:8443"
+	if got := c.DownloadURL(); got != "https://files.example.com:8443" {
+		t.Fatalf("without download_host: %s", got)
+	}
+	c.Server.DownloadHost = "get.example.com"
+	if got := c.DownloadURL(); got != "https://get.example.com" {
+		t.Fatalf("with download_host: %s", got)
+	}
+}

@@ -43,9 +43,10 @@ type Activity struct {
 	// Counted is set on a download once it was charged to its link's
 	// access limit.
 	Counted bool `json:"counted,omitempty"`
-	// Served counts, for a download, the bytes served per file id (ZipID
-	// for the archive), retries and overlapping ranges included.
-	Served      map[string]int64     `json:"served,omitempty"`
+	// Served holds, for a download, the byte ranges served per file id
+	// (ZipID for the archive), merged: a file is served whole when one
+	// span covers it, however many ranges, retries and resumptions it took.
+	Served      map[string][]Span    `json:"served,omitempty"`
 	Extras      map[string]string    `json:"extras,omitempty"`
 	Transitions []ActivityTransition `json:"transitions"`
 	CreatedAt   time.Time            `json:"created_at"`
@@ -211,4 +212,75 @@ func (s *Service) GetActivity(ctx context.Context, p *Principal, teamID, id stri
 		return nil, Wrap(op, err)
 	}
 	return &out, nil
+}
+
+// Span is the byte range [Off, End) of a file.
+type Span struct {
+	Off int64 `json:"o"`
+	End int64 `json:"e"`
+}
+
+// maxSpans bounds the spans kept per file: beyond it the two closest are
+// joined (the gap between them counts as unserved no longer, an
+// approximation only a pathological client reaches).
+const maxSpans = 256
+
+// addSpan merges [off, end) into sorted, disjoint spans.
+func addSpan(spans []Span, off, end int64) []Span {
+	if end <= off {
+		return spans
+	}
+	out := make([]Span, 0, len(spans)+1)
+	in := Span{off, end}
+	placed := false
+	for _, sp := range spans {
+		switch {
+		case sp.End < in.Off:
+			out = append(out, sp)
+		case in.End < sp.Off:
+			if !placed {
+				out, placed = append(out, in), true
+			}
+			out = append(out, sp)
+		default: // overlapping or touching
+			in = Span{min(in.Off, sp.Off), max(in.End, sp.End)}
+		}
+	}
+	if !placed {
+		out = append(out, in)
+	}
+	for len(out) > maxSpans {
+		best := 0
+		for i := 1; i < len(out)-1; i++ {
+			if out[i+1].Off-out[i].End < out[best+1].Off-out[best].End {
+				best = i
+			}
+		}
+		out[best].End = out[best+1].End
+		out = append(out[:best+1], out[best+2:]...)
+	}
+	return out
+}
+
+// servedWhole reports whether spans cover [0, size).
+func servedWhole(spans []Span, size int64) bool {
+	return size == 0 && spans != nil || len(spans) > 0 && spans[0].Off == 0 && spans[0].End >= size
+}
+
+// servedBytes sums the spans' lengths.
+func servedBytes(spans []Span) int64 {
+	var n int64
+	for _, sp := range spans {
+		n += sp.End - sp.Off
+	}
+	return n
+}
+
+// BytesServed is how many distinct bytes the download served.
+func (a *Activity) BytesServed() int64 {
+	var n int64
+	for _, spans := range a.Served {
+		n += servedBytes(spans)
+	}
+	return n
 }

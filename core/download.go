@@ -274,9 +274,11 @@ func (d *Download) Finish(ctx context.Context, off, n, sent int64, started time.
 			return err
 		}
 		if act.Served == nil {
-			act.Served = map[string]int64{}
+			act.Served = map[string][]Span{}
 		}
-		act.Served[fid] += sent
+		// An empty file's request counts as serving it (an empty span list,
+		// not nil); addSpan ignores the empty range.
+		act.Served[fid] = addSpan(append([]Span{}, act.Served[fid]...), off, off+sent)
 		act.UpdatedAt = now
 		return tx.PutActivity(act)
 	})
@@ -321,10 +323,10 @@ func (s *Service) CompleteDownload(ctx context.Context, auth PackageAuth, packag
 		if err != nil {
 			return err
 		}
-		if zipSize < 0 || act.Served[ZipID] < zipSize {
+		if zipSize < 0 || !servedWhole(act.Served[ZipID], zipSize) {
 			var missing []string
 			for _, f := range files {
-				if f.State == FileFinalized && act.Served[f.ID] < f.Size {
+				if f.State == FileFinalized && !servedWhole(act.Served[f.ID], f.Size) {
 					missing = append(missing, fullName(f))
 				}
 			}

@@ -53,9 +53,7 @@ func activityView(a *core.Activity) ActivityResponse {
 	if out.Extras == nil {
 		out.Extras = map[string]string{}
 	}
-	for _, n := range a.Served {
-		out.BytesServed += n
-	}
+	out.BytesServed = a.BytesServed()
 	return out
 }
 

@@ -204,9 +204,11 @@ func (s *Server) serveDownload(c *fiber.Ctx) error {
 	}
 	c.Status(status)
 	if c.Method() == fiber.MethodHead || n == 0 {
-		h.SetContentLength(int(n))
 		c.Context().SetBodyString("")
 		h.SetContentLength(int(n))
+		if c.Method() != fiber.MethodHead { // an empty file, served whole
+			d.Finish(c.UserContext(), off, 0, 0, time.Now())
+		}
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c.UserContext()))

@@ -378,7 +378,8 @@ func TestActivitiesAndRecords(t *testing.T) {
 		t.Fatalf("upload after the first file: %q", s)
 	}
 	ub := e.addFile(pid, tok, "b.mov", b, 64<<10)
-	for _, u := range []*upload{ua, ub} {
+	uc := e.addFile(pid, tok, "empty.txt", nil, 64<<10)
+	for _, u := range []*upload{ua, ub, uc} {
 		var etags []string
 		for n := 1; n <= u.parts(); n++ {
 			etags = append(etags, u.put(u.partURLs(n-1, 1)[0], n))
@@ -413,12 +414,21 @@ func TestActivitiesAndRecords(t *testing.T) {
 		t.Fatalf("download after the first URL: %q", s)
 	}
 	bu := e.fileURL(pid, ub.fid, dtok)
+	// The same range twice serves more bytes than b holds, but not all of b.
+	e.raw("GET", bu, nil, -2, header("Range", "bytes=0-39999"), header("X-Forwarded-For", "192.0.2.77"))
 	e.raw("GET", bu, nil, -2, header("Range", "bytes=0-39999"), header("X-Forwarded-For", "192.0.2.77"))
 	r := e.must(409, "POST", "/v1/packages/"+pid+"/download_complete", nil, ptok(dtok))
 	if !strings.Contains(r.ErrMsg(t), "b.mov") || strings.Contains(r.ErrMsg(t), "a.mov") {
 		t.Fatalf("incomplete: %s", r.Body)
 	}
 	e.raw("GET", bu, nil, -2, header("Range", "bytes=40000-"), header("X-Forwarded-For", "192.0.2.77"))
+	r = e.must(409, "POST", "/v1/packages/"+pid+"/download_complete", nil, ptok(dtok))
+	if !strings.Contains(r.ErrMsg(t), "empty.txt") || strings.Contains(r.ErrMsg(t), "b.mov") {
+		t.Fatalf("incomplete (the empty file): %s", r.Body)
+	}
+	if r := e.raw("GET", e.fileURL(pid, uc.fid, dtok), nil, -2, header("X-Forwarded-For", "192.0.2.77")); r.Status != 200 || len(r.Body) != 0 {
+		t.Fatalf("empty file: %d", r.Status)
+	}
 	e.must(204, "POST", "/v1/packages/"+pid+"/download_complete", nil, ptok(dtok))
 	if s := state(core.ActivityDownload); s != "complete" {
 		t.Fatalf("download after completion: %q", s)
@@ -444,7 +454,7 @@ func TestActivitiesAndRecords(t *testing.T) {
 		} `json:"downloads"`
 	}
 	e.must(200, "GET", "/v1/teams/"+e.TeamID+"/activities/"+dl["id"].(string), nil, userToken(o.Token)).JSON(t, &detail)
-	if len(detail.Downloads) != 3 || detail.Email != "colorist@post.example" {
+	if len(detail.Downloads) != 5 || detail.Email != "colorist@post.example" {
 		t.Fatalf("records = %+v", detail)
 	}
 	var sum int64
@@ -454,7 +464,7 @@ func TestActivitiesAndRecords(t *testing.T) {
 			t.Errorf("record %+v", d)
 		}
 	}
-	if sum != int64(len(a)+len(b)) {
+	if sum != int64(len(a)+len(b)+40000) {
 		t.Fatalf("bytes recorded %d, want %d", sum, len(a)+len(b))
 	}
 	events := e.must(200, "GET", "/v1/teams/"+e.TeamID+"/activities/"+dl["id"].(string)+"/events", nil, userToken(o.Token)).array(t)

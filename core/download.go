@@ -411,12 +411,14 @@ type zipCache struct {
 	files   []*File // by entry index
 }
 
-// zipCacheSize bounds how many packages' zip layouts are kept.
-const zipCacheSize = 32
+// zipCacheFiles bounds the files of the zip layouts kept (each holds its
+// file records): a package with more is laid out for each request.
+const zipCacheFiles = 200_000
 
 type zipCaches struct {
-	mu sync.Mutex
-	m  map[string]*zipCache
+	mu    sync.Mutex
+	m     map[string]*zipCache
+	files int // files held by the layouts in m
 }
 
 // zipOf returns the zip layout of a finalized package. Files without a
@@ -483,18 +485,22 @@ func (s *Service) zipOf(ctx context.Context, pk *Package, needCRC bool) (*zipCac
 		return nil, E("zip", Internal, "laying out the zip: %v", err)
 	}
 	z = &zipCache{archive: a, files: files}
-	if complete {
+	if complete && len(files) <= zipCacheFiles {
 		s.zips.mu.Lock()
 		if s.zips.m == nil {
 			s.zips.m = map[string]*zipCache{}
 		}
-		if len(s.zips.m) >= zipCacheSize {
-			for k := range s.zips.m { // any one: map order is random
-				delete(s.zips.m, k)
+		for k, old := range s.zips.m { // any ones: map order is random
+			if s.zips.files+len(files) <= zipCacheFiles {
 				break
 			}
+			delete(s.zips.m, k)
+			s.zips.files -= len(old.files)
 		}
-		s.zips.m[pk.ID] = z
+		if _, ok := s.zips.m[pk.ID]; !ok {
+			s.zips.m[pk.ID] = z
+			s.zips.files += len(files)
+		}
 		s.zips.mu.Unlock()
 	}
 	return z, nil

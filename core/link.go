@@ -150,7 +150,8 @@ func (s *Service) CreateLink(ctx context.Context, auth PackageAuth, packageID st
 			return err
 		}
 		out = linkView(l, pk)
-		return nil
+		return s.event(tx, nil, Event{TeamID: pk.TeamID, Type: EvLinkCreated, TargetID: l.ID, ActorUserID: c.UID, Via: "package_token",
+			Details: map[string]string{"package_id": pk.ID, "email": l.Email}})
 	})
 	if err != nil {
 		return nil, Wrap(op, err)
@@ -234,7 +235,7 @@ func (s *Service) Links(ctx context.Context, auth PackageAuth, packageID string)
 func (s *Service) DisableLink(ctx context.Context, auth PackageAuth, packageID, linkID string) error {
 	const op = "link.disable"
 	err := s.store.Update(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, c, err := s.packageFor(tx, op, auth, packageID, true)
 		if err != nil {
 			return err
 		}
@@ -247,7 +248,11 @@ func (s *Service) DisableLink(ctx context.Context, auth PackageAuth, packageID, 
 		}
 		now := s.now()
 		l.Disabled, l.DisabledAt, l.UpdatedAt = true, now, now
-		return tx.PutLink(l)
+		if err := tx.PutLink(l); err != nil {
+			return err
+		}
+		return s.event(tx, nil, Event{TeamID: pk.TeamID, Type: EvLinkDisabled, TargetID: l.ID, ActorUserID: c.UID, Via: "package_token",
+			Details: map[string]string{"package_id": pk.ID}})
 	})
 	return Wrap(op, err)
 }

@@ -196,6 +196,8 @@ const (
 	EvPackageArchived      = "package.archived"
 	EvPackageExpired       = "package.expired"
 	EvUploadAbandoned      = "file.upload_abandoned"
+	EvLinkCreated          = "link.created"
+	EvLinkDisabled         = "link.disabled"
 )
 
 // SigningKey is one HMAC key of the keyring that signs tokens and URLs.

@@ -146,6 +146,13 @@ func TestLinksLifecycle(t *testing.T) {
 	e.must(410, "GET", "/v1/links/"+id+"?secret="+secret, nil, header("X-Link-Password", "open sesame"))
 	e.must(410, "GET", "/v1/packages/"+pid+"/files/"+u.fid+"/download", nil, ptok(dtok))
 	e.must(404, "DELETE", "/v1/packages/"+pid+"/links/01M8EJ1T16ZPHT2JP7QXFXTCM8", nil, ptok(tok))
+	var evs struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/events?types[]=link.created&types[]=link.disabled", nil, userToken(o.Token)).JSON(t, &evs)
+	if len(evs.Records) != 3 || evs.Records[0]["type"] != "link.disabled" || evs.Records[0]["target_id"] != id {
+		t.Fatalf("link events = %v", evs.Records)
+	}
 }
 
 // TestLinkAccessLimit: one access per download token, counted at its

@@ -114,8 +114,18 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	s.log.Log(c.UserContext(), level, "request", "method", c.Method(), "route", route,
 		"status", status, "duration_ms", float64(d.Microseconds())/1000, "client_ip", clientIPOf(c),
-		"bytes_out", len(c.Response().Body()))
+		"bytes_out", bytesOut(c))
 	return nil
+}
+
+// bytesOut is the response's size for the access log. A streamed body
+// (a download) is its announced length: Response.Body would read the
+// whole stream into memory before the client got a byte.
+func bytesOut(c *fiber.Ctx) int {
+	if c.Response().IsBodyStream() {
+		return c.Response().Header.ContentLength()
+	}
+	return len(c.Response().Body())
 }
 
 func (s *Server) recoverPanic(c *fiber.Ctx) (err error) {

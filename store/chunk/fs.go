@@ -71,6 +71,12 @@ type vectorWriter interface {
 // osFile is an *os.File with vector writes.
 type osFile struct{ *os.File }
 
+// AdviseSequential tells the kernel the file will be read in order, so it
+// reads further ahead (a hint: errors are ignored).
+func (f osFile) AdviseSequential() {
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+}
+
 // WriteVAt writes bufs contiguously at off (pwritev), retrying short
 // writes. Up to four pieces go out without allocating.
 func (f osFile) WriteVAt(bufs [][]byte, off int64) (int, error) {

@@ -15,10 +15,44 @@ import (
 )
 
 // reader holds the buffers of one read: one record buffer per shard and a
-// block buffer for reconstruction, reused across blocks.
+// block buffer for reconstruction, reused across blocks. During a
+// ReadRange it also keeps the segment files it opened (files non-nil), so
+// the kernel sees one sequential reader per segment and reads ahead;
+// opening a file per shard would reset its readahead every time.
 type reader struct {
 	recs  [][]byte
 	block []byte
+	files map[string]File
+}
+
+// open returns the segment file name for reading: from the range's open
+// files when there are any (opening it there), else a fresh handle that
+// the caller closes (done reports whether to).
+func (r *reader) open(fsys FS, name string) (f File, done bool, err error) {
+	if r.files == nil {
+		f, _, err = fsys.OpenFile(name, os.O_RDONLY, 0, false)
+		return f, true, err
+	}
+	if f, ok := r.files[name]; ok {
+		return f, false, nil
+	}
+	f, _, err = fsys.OpenFile(name, os.O_RDONLY, 0, false)
+	if err != nil {
+		return nil, false, err
+	}
+	if a, ok := f.(interface{ AdviseSequential() }); ok {
+		a.AdviseSequential()
+	}
+	r.files[name] = f
+	return f, false, nil
+}
+
+// closeFiles closes the files a ReadRange opened.
+func (r *reader) closeFiles() {
+	for _, f := range r.files {
+		f.Close()
+	}
+	r.files = nil
 }
 
 func (r *reader) rec(i, n int) []byte {
@@ -44,7 +78,11 @@ func (s *Store) ReadRange(ctx context.Context, team core.TeamKey, blocks []core.
 	}
 	end := off + n
 	r := s.readers.Get().(*reader)
-	defer s.readers.Put(r)
+	r.files = map[string]File{}
+	defer func() {
+		r.closeFiles()
+		s.readers.Put(r)
+	}()
 	for _, b := range blocks {
 		if b.Off+b.Len <= off || b.Len == 0 {
 			continue
@@ -122,12 +160,14 @@ func (s *Store) readShard(r *reader, teamID string, h core.Hash, e *core.BlockEn
 	}
 	buf := r.rec(i, headerSize+sl)
 	name := filepath.Join(s.dirs[loc.Dir], segName(i, loc.Seg))
-	f, _, err := s.fs.OpenFile(name, os.O_RDONLY, 0, false)
+	f, done, err := r.open(s.fs, name)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadShard, err)
 	}
 	_, err = f.ReadAt(buf, loc.Off)
-	f.Close()
+	if done {
+		f.Close()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadShard, err)
 	}

@@ -79,7 +79,8 @@ type File struct {
 	Digest       string    `json:"digest"`
 }
 
-// Files lists a package's files.
+// Files lists a package's files and, once it is finalized, its zip
+// (Kind "zip_windows", ID "zip"), as MASV lists them.
 func (c *Client) Files(ctx context.Context, packageToken, packageID string) ([]File, error) {
 	var out []File
 	return out, c.doPkg(ctx, packageToken, "GET", "/v1/packages/"+url.PathEscape(packageID)+"/files", nil, nil, &out)

@@ -127,7 +127,7 @@ func TestClientUpload(t *testing.T) {
 		t.Fatalf("FinalizePackage = %+v, %v", done, err)
 	}
 	files, err := c.Files(ctx, pkg.AccessToken, pkg.ID)
-	if err != nil || len(files) != 2 || files[0].Path != "reel 1" || files[0].Digest != f.Digest {
+	if err != nil || len(files) != 3 || files[0].Path != "reel 1" || files[0].Digest != f.Digest || files[2].Kind != "zip_windows" {
 		t.Errorf("Files = %+v, %v", files, err)
 	}
 	// A finalized package takes no more files: a 409 is not retried

@@ -310,7 +310,7 @@ func TestKillDuringUploadResumes(t *testing.T) {
 		t.Fatalf("finalizing the package: %+v, %v", pk, err)
 	}
 	files, err := c2.Files(ctx, pkg.AccessToken, pkg.ID)
-	if err != nil || len(files) != 1 || files[0].Digest != wantHex || files[0].Path != "dailies" {
+	if err != nil || len(files) != 2 || files[0].Digest != wantHex || files[0].Path != "dailies" || files[1].Kind != "zip_windows" {
 		t.Fatalf("files of the package: %+v, %v", files, err)
 	}
 	p2.stop(t)

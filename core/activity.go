@@ -43,10 +43,6 @@ type Activity struct {
 	// Counted is set on a download once it was charged to its link's
 	// access limit.
 	Counted bool `json:"counted,omitempty"`
-	// Served holds, for a download, the byte ranges served per file id
-	// (ZipID for the archive), merged: a file is served whole when one
-	// span covers it, however many ranges, retries and resumptions it took.
-	Served      map[string][]Span    `json:"served,omitempty"`
 	Extras      map[string]string    `json:"extras,omitempty"`
 	Transitions []ActivityTransition `json:"transitions"`
 	CreatedAt   time.Time            `json:"created_at"`
@@ -61,7 +57,9 @@ type ActivityTransition struct {
 }
 
 // DownloadRecord is one file (or zip) request of a download: what was
-// asked, what was sent, and to which address.
+// asked, what was sent, and to which address. Records are only ever
+// added (each under its own key, so parallel ranges never conflict); what
+// a download served is computed from them.
 type DownloadRecord struct {
 	ID         string    `json:"id"`
 	ActivityID string    `json:"activity_id"`
@@ -276,10 +274,22 @@ func servedBytes(spans []Span) int64 {
 	return n
 }
 
-// BytesServed is how many distinct bytes the download served.
-func (a *Activity) BytesServed() int64 {
+// servedSpans merges a download's records into the byte ranges served
+// per file id (ZipID for the archive): a file is served whole when one
+// span covers it, however many ranges, retries and resumptions it took.
+// An empty file's request leaves an empty, non-nil list.
+func servedSpans(recs []*DownloadRecord) map[string][]Span {
+	out := map[string][]Span{}
+	for _, r := range recs {
+		out[r.FileID] = addSpan(append([]Span{}, out[r.FileID]...), r.Offset, r.Offset+r.Bytes)
+	}
+	return out
+}
+
+// BytesServed is how many distinct bytes a download's records served.
+func BytesServed(recs []*DownloadRecord) int64 {
 	var n int64
-	for _, spans := range a.Served {
+	for _, spans := range servedSpans(recs) {
 		n += servedBytes(spans)
 	}
 	return n

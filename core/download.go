@@ -49,20 +49,29 @@ type DownloadListing struct {
 // level, with the zip entry once the package is finalized.
 func (s *Service) DownloadFiles(ctx context.Context, auth PackageAuth, packageID string) (*DownloadListing, error) {
 	const op = "file.list"
+	var pk *Package
+	err := s.store.View(ctx, func(tx Tx) error {
+		var (
+			c   *Claims
+			err error
+		)
+		if pk, c, err = s.packageFor(tx, op, auth, packageID, false); err != nil || c.Lvl != "d" {
+			return err
+		}
+		l, err := tx.Link(c.Lid)
+		if err != nil {
+			return err
+		}
+		return s.linkUsable(op, l, pk) // a disabled link's tokens list nothing more
+	})
+	if err != nil {
+		return nil, Wrap(op, err)
+	}
 	files, err := s.Files(ctx, auth, packageID)
 	if err != nil {
 		return nil, err
 	}
 	out := &DownloadListing{Files: files}
-	var pk *Package
-	err = s.store.View(ctx, func(tx Tx) error {
-		var err error
-		pk, err = tx.Package(packageID)
-		return err
-	})
-	if err != nil {
-		return nil, Wrap(op, err)
-	}
 	if pk.State == PackageFinalized {
 		z, err := s.zipOf(ctx, pk, false)
 		if err != nil {
@@ -232,7 +241,9 @@ func (s *Service) OpenDownload(ctx context.Context, req DownloadRequest) (*Downl
 	}
 	d.zip, d.IsZip = z, true
 	d.Name, d.Size, d.Modified = zipName(d.pk), z.archive.Size(), d.pk.FinalizedAt
-	d.ETag = fmt.Sprintf(`"zip-%s-%d"`, d.pk.ID, z.archive.Size())
+	// The layout's version is in the tag: a resume across an upgrade that
+	// changed names or order must not splice two layouts (If-Range).
+	d.ETag = fmt.Sprintf(`"zip%d-%s-%d"`, zipLayoutVersion, d.pk.ID, z.archive.Size())
 	return d, nil
 }
 
@@ -265,23 +276,7 @@ func (d *Download) Finish(ctx context.Context, off, n, sent int64, started time.
 	rec := &DownloadRecord{ID: NewID(), ActivityID: d.activityID, TeamID: d.pk.TeamID, PackageID: d.pk.ID, FileID: fid,
 		Name: name, Offset: off, Length: n, Bytes: sent, Complete: sent == n, ClientIP: d.clientIP,
 		StartedAt: started.UTC(), EndedAt: now}
-	err := d.s.store.Update(ctx, func(tx Tx) error {
-		if err := tx.AddDownloadRecord(rec); err != nil {
-			return err
-		}
-		act, err := tx.Activity(d.activityID)
-		if err != nil {
-			return err
-		}
-		if act.Served == nil {
-			act.Served = map[string][]Span{}
-		}
-		// An empty file's request counts as serving it (an empty span list,
-		// not nil); addSpan ignores the empty range.
-		act.Served[fid] = addSpan(append([]Span{}, act.Served[fid]...), off, off+sent)
-		act.UpdatedAt = now
-		return tx.PutActivity(act)
-	})
+	err := d.s.store.Update(ctx, func(tx Tx) error { return tx.AddDownloadRecord(rec) })
 	if err != nil {
 		d.s.log.WarnContext(ctx, "recording a download", "package_id", d.pk.ID, "file_id", fid, "err", err)
 	}
@@ -293,25 +288,31 @@ func (d *Download) Finish(ctx context.Context, off, n, sent int64, started time.
 // completes with it.
 func (s *Service) CompleteDownload(ctx context.Context, auth PackageAuth, packageID string) error {
 	const op = "download.complete"
-	var zipSize int64 = -1
-	var pk0 *Package
-	if err := s.store.View(ctx, func(tx Tx) error {
+	var (
+		pk *Package
+		c  *Claims
+	)
+	// The token first: nothing is laid out for a caller without one.
+	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		pk0, err = tx.Package(packageID)
+		pk, c, err = s.packageFor(tx, op, auth, packageID, false)
 		return err
-	}); err == nil && pk0.State == PackageFinalized {
-		if z, err := s.zipOf(ctx, pk0, false); err == nil {
-			zipSize = z.archive.Size()
-		}
+	})
+	if err != nil {
+		return Wrap(op, err)
 	}
-	err := s.store.Update(ctx, func(tx Tx) error {
-		pk, c, err := s.packageFor(tx, op, auth, packageID, false)
+	if c.Lvl != "d" || c.Jti == "" {
+		return E(op, Forbidden, "only a download token (from GET /v1/links/{id}) reports a finished download")
+	}
+	var zipSize int64 = -1
+	if pk.State == PackageFinalized {
+		z, err := s.zipOf(ctx, pk, false)
 		if err != nil {
-			return err
+			return Wrap(op, err)
 		}
-		if c.Lvl != "d" || c.Jti == "" {
-			return E(op, Forbidden, "only a download token (from GET /v1/links/{id}) reports a finished download")
-		}
+		zipSize = z.archive.Size()
+	}
+	err = s.store.Update(ctx, func(tx Tx) error {
 		act, err := tx.Activity(c.Jti)
 		if err != nil {
 			return err
@@ -319,14 +320,19 @@ func (s *Service) CompleteDownload(ctx context.Context, auth PackageAuth, packag
 		if act.State == StateComplete {
 			return nil
 		}
-		files, err := tx.PackageFiles(pk.ID)
+		recs, err := tx.DownloadRecords(act.ID)
 		if err != nil {
 			return err
 		}
-		if zipSize < 0 || !servedWhole(act.Served[ZipID], zipSize) {
+		served := servedSpans(recs)
+		if zipSize < 0 || !servedWhole(served[ZipID], zipSize) {
+			files, err := tx.PackageFiles(pk.ID)
+			if err != nil {
+				return err
+			}
 			var missing []string
 			for _, f := range files {
-				if f.State == FileFinalized && !servedWhole(act.Served[f.ID], f.Size) {
+				if f.State == FileFinalized && !servedWhole(served[f.ID], f.Size) {
 					missing = append(missing, fullName(f))
 				}
 			}
@@ -403,6 +409,10 @@ func (s *Service) fileCRC(ctx context.Context, tk TeamKey, blocks []Block) (uint
 	}
 	return crc, nil
 }
+
+// zipLayoutVersion names how zipOf orders and names entries; change it
+// with either.
+const zipLayoutVersion = 1
 
 // zipCache is a finalized package's zip layout: files are immutable once
 // the package is finalized, so it is computed once and kept (a few).

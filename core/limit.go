@@ -69,21 +69,14 @@ func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
 	return false, wait
 }
 
-// Peek reports whether key's bucket has a token, without taking it: for
-// limits on failures only, checked before the attempt (Allow is then
-// called on a failure).
-func (l *Limiter) Peek(key string, now time.Time) (bool, time.Duration) {
+// Refund gives back a token Allow took (a success that should not count),
+// up to the bucket's burst.
+func (l *Limiter) Refund(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		return true, 0
+	if b, ok := l.buckets[key]; ok {
+		b.tokens = math.Min(l.burst, b.tokens+1)
 	}
-	tokens := math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	if tokens >= 1 {
-		return true, 0
-	}
-	return false, time.Duration((1 - tokens) / l.rate * float64(time.Second))
 }
 
 // evict frees a batch of about 1/64 of the cap, so it runs once per batch

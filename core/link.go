@@ -276,31 +276,43 @@ type OpenedLink struct {
 	ActivityID string
 }
 
-// checkLinkPassword checks a link's download password. Only wrong guesses
-// take from the limits, but a limited address is refused even with the
-// right password (so guessing cannot go on there), while a recipient
-// elsewhere still gets in.
+// checkLinkPassword checks a link's download password. Every attempt
+// takes a token from the limits before the password is checked (so
+// guesses sent in parallel cannot all pass a check made before any was
+// charged), and a right password gives its tokens back: only wrong guesses
+// count. A limited address is refused even with the right password, so
+// guessing cannot go on there, while a recipient elsewhere still gets in
+// (unless the link as a whole saw linkAllGuessBurst wrong guesses).
 func (s *Service) checkLinkPassword(ctx context.Context, op string, l *Link, req OpenLinkRequest) error {
 	now := s.now()
 	perAddr := l.ID + "|" + ClientKey(req.ClientIP)
-	if ok, wait := s.linkGuesses.Peek(perAddr, now); !ok {
+	if ok, wait := s.linkGuesses.Allow(perAddr, now); !ok {
 		return guessLimited(op, wait)
 	}
-	if ok, wait := s.linkAllGuesses.Peek(l.ID, now); !ok {
+	if ok, wait := s.linkAllGuesses.Allow(l.ID, now); !ok {
+		s.linkGuesses.Refund(perAddr)
 		return guessLimited(op, wait)
 	}
+	ok := false
+	defer func() {
+		if ok {
+			s.linkGuesses.Refund(perAddr)
+			s.linkAllGuesses.Refund(l.ID)
+		}
+	}()
 	if req.Password == "" {
+		ok = true // asking is not guessing
 		return E(op, Unauthenticated, "this link needs a password: send it as X-Link-Password")
 	}
-	ok, err := s.hasher.Check(ctx, l.PasswordHash, req.Password)
+	match, err := s.hasher.Check(ctx, l.PasswordHash, req.Password)
 	if err != nil {
+		ok = true // not a guess either (the hasher is busy)
 		return Wrap(op, err)
 	}
-	if !ok {
-		s.linkGuesses.Allow(perAddr, now)
-		s.linkAllGuesses.Allow(l.ID, now)
+	if !match {
 		return E(op, Unauthenticated, "wrong password for this link")
 	}
+	ok = true
 	return nil
 }
 
@@ -313,6 +325,9 @@ const (
 	linkGuessPerMinute    = 1
 	linkAllGuessBurst     = 50
 	linkAllGuessPerMinute = 10
+	// Opens (each a download in the history) per link and address.
+	linkOpenBurst     = 60
+	linkOpenPerMinute = 20
 )
 
 // OpenLink opens a link: an unknown link and a wrong secret are the same
@@ -354,6 +369,13 @@ func (s *Service) OpenLink(ctx context.Context, req OpenLinkRequest) (*OpenedLin
 		if err := s.checkLinkPassword(ctx, op, l, req); err != nil {
 			return nil, err
 		}
+	}
+	// Each open records a download: a page reloaded in a loop may not
+	// fill the history.
+	if ok, wait := s.linkOpens.Allow(l.ID+"|"+ClientKey(req.ClientIP), s.now()); !ok {
+		secs := int(wait/time.Second) + 1
+		return nil, &Error{Op: op, Kind: RateLimited, RetryAfter: secs,
+			Msg: "this link was opened too often from your address; wait " + time.Duration(secs*int(time.Second)).String() + " and try again (a download in progress keeps working)"}
 	}
 	var out OpenedLink
 	err = s.store.Update(ctx, func(tx Tx) error {

@@ -75,6 +75,7 @@ type Service struct {
 	// Wrong download-password guesses, per link and address and per link.
 	linkGuesses    *Limiter
 	linkAllGuesses *Limiter
+	linkOpens      *Limiter // opens per link and address
 	zips           zipCaches // finalized packages' zip layouts
 }
 
@@ -118,6 +119,7 @@ func NewService(d Deps) *Service {
 		accountLimit:   NewLimiter(a.LoginAccountBurst, a.LoginAccountPerMinute),
 		linkGuesses:    NewLimiter(linkGuessBurst, linkGuessPerMinute),
 		linkAllGuesses: NewLimiter(linkAllGuessBurst, linkAllGuessPerMinute),
+		linkOpens:      NewLimiter(linkOpenBurst, linkOpenPerMinute),
 	}
 }
 

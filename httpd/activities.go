@@ -20,7 +20,6 @@ type ActivityResponse struct {
 	PortalID    string            `json:"portal_id,omitempty"`
 	Email       string            `json:"email,omitempty"`
 	ClientIP    string            `json:"client_ip,omitempty"`
-	BytesServed int64             `json:"bytes_served,omitempty"`
 	Extras      map[string]string `json:"extras"`
 	CreatedAt   Time              `json:"created_at"`
 	UpdatedAt   Time              `json:"updated_at"`
@@ -53,7 +52,6 @@ func activityView(a *core.Activity) ActivityResponse {
 	if out.Extras == nil {
 		out.Extras = map[string]string{}
 	}
-	out.BytesServed = a.BytesServed()
 	return out
 }
 
@@ -112,10 +110,12 @@ func (s *Server) listActivities(c *fiber.Ctx, p *core.Principal) error {
 	return c.JSON(list(out, total, page, pg.Limit))
 }
 
-// ActivityDetailResponse is one activity with its download records.
+// ActivityDetailResponse is one activity with its download records and
+// the distinct bytes they served.
 type ActivityDetailResponse struct {
 	ActivityResponse
-	Downloads []DownloadRecordResponse `json:"downloads"`
+	BytesServed int64                    `json:"bytes_served"`
+	Downloads   []DownloadRecordResponse `json:"downloads"`
 }
 
 func (s *Server) getActivity(c *fiber.Ctx, p *core.Principal) error {
@@ -123,7 +123,8 @@ func (s *Server) getActivity(c *fiber.Ctx, p *core.Principal) error {
 	if err != nil {
 		return err
 	}
-	out := ActivityDetailResponse{ActivityResponse: activityView(d.Activity), Downloads: []DownloadRecordResponse{}}
+	out := ActivityDetailResponse{ActivityResponse: activityView(d.Activity), BytesServed: core.BytesServed(d.Downloads),
+		Downloads: []DownloadRecordResponse{}}
 	for _, r := range d.Downloads {
 		out.Downloads = append(out.Downloads, DownloadRecordResponse{ID: r.ID, FileID: r.FileID, Name: r.Name, Offset: r.Offset,
 			Length: r.Length, Bytes: r.Bytes, Complete: r.Complete, ClientIP: r.ClientIP, StartedAt: Time(r.StartedAt), EndedAt: Time(r.EndedAt)})

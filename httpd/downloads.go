@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -239,16 +240,28 @@ type downloadBody struct {
 
 func (b *downloadBody) WriteTo(w io.Writer) (int64, error) {
 	err := b.d.WriteRange(b.ctx, writerFunc(func(p []byte) (int, error) {
-		if now := time.Now(); now.After(b.next) {
-			_ = b.setDeadline(now.Add(downloadIdleTimeout))
-			b.next = now.Add(time.Second)
+		// In pieces, so a slow client that keeps taking bytes is never
+		// cut by the idle deadline in the middle of one large write.
+		done := 0
+		for done < len(p) {
+			if now := time.Now(); now.After(b.next) {
+				_ = b.setDeadline(now.Add(downloadIdleTimeout))
+				b.next = now.Add(time.Second)
+			}
+			n, err := w.Write(p[done:min(len(p), done+writePiece)])
+			done += n
+			b.sent += int64(n)
+			if err != nil {
+				return done, err
+			}
 		}
-		n, err := w.Write(p)
-		b.sent += int64(n)
-		return n, err
+		return done, nil
 	}), b.off, b.n)
 	return b.sent, err
 }
+
+// writePiece is the most a download writes to the connection at once.
+const writePiece = 256 << 10
 
 // Read is never used by fasthttp (WriteTo is); it is here because a body
 // stream must be an io.Reader.
@@ -299,10 +312,14 @@ func parseRange(h string, size int64) (start, length int64, ok, satisfiable bool
 	}
 	b := size - 1
 	if last != "" {
-		if b, err = strconv.ParseInt(last, 10, 64); err != nil || b < a {
+		v, err := strconv.ParseInt(last, 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange) && strings.Trim(last, "0123456789") == "":
+			v = size - 1 // past any size: to the end
+		case err != nil || v < a:
 			return 0, 0, false, false
 		}
-		b = min(b, size-1)
+		b = min(v, size-1)
 	}
 	if a >= size {
 		return 0, 0, true, false

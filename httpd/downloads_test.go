@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,6 +146,7 @@ func TestLinksLifecycle(t *testing.T) {
 	}
 	e.must(410, "GET", "/v1/links/"+id+"?secret="+secret, nil, header("X-Link-Password", "open sesame"))
 	e.must(410, "GET", "/v1/packages/"+pid+"/files/"+u.fid+"/download", nil, ptok(dtok))
+	e.must(410, "GET", "/v1/packages/"+pid+"/files", nil, ptok(dtok))
 	e.must(404, "DELETE", "/v1/packages/"+pid+"/links/01M8EJ1T16ZPHT2JP7QXFXTCM8", nil, ptok(tok))
 	var evs struct {
 		Records []map[string]any `json:"records"`
@@ -190,6 +192,17 @@ func TestLinkAccessLimit(t *testing.T) {
 	e.must(403, "GET", "/v1/packages/"+pid+"/files/"+fids["a.mov"]+"/download", nil, ptok(t3))
 	e.fileURL(pid, fids["a.mov"], t1) // still free for a counted token
 
+	// Each open is a download in the history: opening in a loop from one
+	// address is limited (60 at once), another address is not.
+	free := e.must(201, "POST", "/v1/packages/"+pid+"/links", map[string]any{}, ptok(tok)).Map(t)
+	openPath := "/v1/links/" + free["id"].(string) + "?secret=" + free["download_secret"].(string)
+	for range 60 {
+		e.must(200, "GET", openPath, nil)
+	}
+	if r := e.must(429, "GET", openPath, nil); !strings.Contains(r.ErrMsg(t), "opened too often") {
+		t.Fatalf("open limit: %s", r.Body)
+	}
+
 	// The team's default applies when enabled; the package's when set.
 	e.must(200, "PUT", "/v1/teams/"+e.TeamID, map[string]any{"download_limit_enabled": true, "download_limit_default": 7}, userToken(o.Token))
 	p2, tok2 := e.newPackage(userToken(o.Token), "Defaulted")
@@ -231,6 +244,28 @@ func TestLinkPasswordRateLimit(t *testing.T) {
 		t.Fatalf("429: %v %s", r.Header, r.Body)
 	}
 	e.must(200, "GET", path, nil, b, header("X-Link-Password", "right one"))
+
+	// Guesses sent at once are charged before any is checked: of 20
+	// parallel wrong guesses from a fresh address, 5 are checked.
+	c := header("X-Forwarded-For", "192.0.2.200")
+	var wg sync.WaitGroup
+	var checked, limited atomic.Int32
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch e.do("GET", path, nil, c, header("X-Link-Password", "wrong")).Status {
+			case 401:
+				checked.Add(1)
+			case 429:
+				limited.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if checked.Load() != 5 || limited.Load() != 15 {
+		t.Fatalf("parallel guesses: %d checked, %d limited; want 5 and 15", checked.Load(), limited.Load())
+	}
 }
 
 // TestLinkAndPackageExpiry: an expired link, an expired package and an
@@ -308,6 +343,7 @@ func TestDownloadHTTP(t *testing.T) {
 		{"bytes=149990-", 206, 149990, 150000},
 		{"bytes=-25", 206, 149975, 150000},
 		{"bytes=100-199999", 206, 100, 150000},
+		{"bytes=100-99999999999999999999", 206, 100, 150000}, // past int64: to the end
 		{"bytes=0-1,5-6", 200, 0, 150000}, // several ranges: the whole file
 		{"pages=1-2", 200, 0, 150000},
 	} {
@@ -451,7 +487,8 @@ func TestActivitiesAndRecords(t *testing.T) {
 	// The download's records: file, range, bytes, client address.
 	dl := acts("&activity_types[]=" + core.ActivityDownload)[0]
 	var detail struct {
-		Email     string `json:"email"`
+		Email       string `json:"email"`
+		BytesServed int64  `json:"bytes_served"`
 		Downloads []struct {
 			FileID   string `json:"file_id"`
 			Bytes    int64  `json:"bytes"`
@@ -471,8 +508,8 @@ func TestActivitiesAndRecords(t *testing.T) {
 			t.Errorf("record %+v", d)
 		}
 	}
-	if sum != int64(len(a)+len(b)+40000) {
-		t.Fatalf("bytes recorded %d, want %d", sum, len(a)+len(b))
+	if sum != int64(len(a)+len(b)+40000) || detail.BytesServed != int64(len(a)+len(b)) {
+		t.Fatalf("bytes recorded %d (distinct %d), want %d (%d)", sum, detail.BytesServed, len(a)+len(b)+40000, len(a)+len(b))
 	}
 	events := e.must(200, "GET", "/v1/teams/"+e.TeamID+"/activities/"+dl["id"].(string)+"/events", nil, userToken(o.Token)).array(t)
 	if len(events) != 3 || events[0]["activity_state"] != "pending" || events[2]["activity_state"] != "complete" {

@@ -36,6 +36,10 @@ func (r *reader) open(fsys FS, name string) (f File, done bool, err error) {
 	if f, ok := r.files[name]; ok {
 		return f, false, nil
 	}
+	if len(r.files) >= maxRangeFiles { // a range over many segments: start afresh
+		r.closeFiles()
+		r.files = map[string]File{}
+	}
 	f, _, err = fsys.OpenFile(name, os.O_RDONLY, 0, false)
 	if err != nil {
 		return nil, false, err
@@ -46,6 +50,11 @@ func (r *reader) open(fsys FS, name string) (f File, done bool, err error) {
 	r.files[name] = f
 	return f, false, nil
 }
+
+// maxRangeFiles bounds the files one ReadRange keeps open: a block's
+// shards are in one segment per shard index, so a range needs a few
+// times data+parity at most.
+const maxRangeFiles = 64
 
 // closeFiles closes the files a ReadRange opened.
 func (r *reader) closeFiles() {

@@ -42,7 +42,7 @@ type Activity struct {
 	ClientIP string `json:"client_ip,omitempty"`
 	// Counted is set on a download once it was charged to its link's
 	// access limit.
-	Counted bool `json:"counted,omitempty"`
+	Counted     bool                 `json:"counted,omitempty"`
 	Extras      map[string]string    `json:"extras,omitempty"`
 	Transitions []ActivityTransition `json:"transitions"`
 	CreatedAt   time.Time            `json:"created_at"`

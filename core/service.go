@@ -75,7 +75,7 @@ type Service struct {
 	// Wrong download-password guesses, per link and address and per link.
 	linkGuesses    *Limiter
 	linkAllGuesses *Limiter
-	linkOpens      *Limiter // opens per link and address
+	linkOpens      *Limiter  // opens per link and address
 	zips           zipCaches // finalized packages' zip layouts
 }
 

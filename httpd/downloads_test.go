@@ -344,7 +344,7 @@ func TestDownloadHTTP(t *testing.T) {
 		{"bytes=-25", 206, 149975, 150000},
 		{"bytes=100-199999", 206, 100, 150000},
 		{"bytes=100-99999999999999999999", 206, 100, 150000}, // past int64: to the end
-		{"bytes=0-1,5-6", 200, 0, 150000}, // several ranges: the whole file
+		{"bytes=0-1,5-6", 200, 0, 150000},                    // several ranges: the whole file
 		{"pages=1-2", 200, 0, 150000},
 	} {
 		r := e.raw("GET", url, nil, -2, header("Range", c.rng))
@@ -489,7 +489,7 @@ func TestActivitiesAndRecords(t *testing.T) {
 	var detail struct {
 		Email       string `json:"email"`
 		BytesServed int64  `json:"bytes_served"`
-		Downloads []struct {
+		Downloads   []struct {
 			FileID   string `json:"file_id"`
 			Bytes    int64  `json:"bytes"`
 			Offset   int64  `json:"offset"`

@@ -55,8 +55,14 @@ func (s *Service) DownloadFiles(ctx context.Context, auth PackageAuth, packageID
 			c   *Claims
 			err error
 		)
-		if pk, c, err = s.packageFor(tx, op, auth, packageID, false); err != nil || c.Lvl != "d" {
+		if pk, c, err = s.packageFor(tx, op, auth, packageID, needRead); err != nil {
 			return err
+		}
+		if c.Lvl == "p" && pk.State != PackageNew {
+			return E(op, Forbidden, "a portal sender's token lists the package only while uploading; the studio sends downloads as links")
+		}
+		if c.Lvl != "d" {
+			return nil
 		}
 		l, err := tx.Link(c.Lid)
 		if err != nil {
@@ -94,9 +100,12 @@ func (s *Service) DownloadURL(ctx context.Context, auth PackageAuth, packageID, 
 		activityID string
 	)
 	err := s.store.Update(ctx, func(tx Tx) error {
-		pk, c, err := s.packageFor(tx, op, auth, packageID, false)
+		pk, c, err := s.packageFor(tx, op, auth, packageID, needRead)
 		if err != nil {
 			return err
+		}
+		if c.Lvl == "p" {
+			return E(op, Forbidden, "a portal sender's token uploads; downloads go out as the studio's links")
 		}
 		if err := s.checkLinkable(op, pk); err != nil {
 			return err
@@ -295,7 +304,7 @@ func (s *Service) CompleteDownload(ctx context.Context, auth PackageAuth, packag
 	// The token first: nothing is laid out for a caller without one.
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		pk, c, err = s.packageFor(tx, op, auth, packageID, false)
+		pk, c, err = s.packageFor(tx, op, auth, packageID, needRead)
 		return err
 	})
 	if err != nil {

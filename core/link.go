@@ -127,7 +127,7 @@ func (s *Service) CreateLink(ctx context.Context, auth PackageAuth, packageID st
 	}
 	var out LinkView
 	err := s.store.Update(ctx, func(tx Tx) error {
-		pk, c, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, c, err := s.packageFor(tx, op, auth, packageID, needFull)
 		if err != nil {
 			return err
 		}
@@ -217,7 +217,7 @@ func (s *Service) Links(ctx context.Context, auth PackageAuth, packageID string)
 	const op = "link.list"
 	var out []LinkView
 	err := s.store.View(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, _, err := s.packageFor(tx, op, auth, packageID, needFull)
 		if err != nil {
 			return err
 		}
@@ -235,7 +235,7 @@ func (s *Service) Links(ctx context.Context, auth PackageAuth, packageID string)
 func (s *Service) DisableLink(ctx context.Context, auth PackageAuth, packageID, linkID string) error {
 	const op = "link.disable"
 	err := s.store.Update(ctx, func(tx Tx) error {
-		pk, c, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, c, err := s.packageFor(tx, op, auth, packageID, needFull)
 		if err != nil {
 			return err
 		}

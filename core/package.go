@@ -493,10 +493,21 @@ type PackageAuth struct {
 	OtherCredential bool
 }
 
-// packageFor checks a package token for packageID at level lvl ("f" or
-// "d") and returns the package. 401 without a valid token, 403 for a token
-// of another package or of too low a level, 404 for an unknown package.
-func (s *Service) packageFor(tx Tx, op string, auth PackageAuth, packageID string, full bool) (*Package, *Claims, error) {
+// tokenNeed is what a package route needs of a package token's level:
+// "f" (full) is the package's own token, "p" a portal sender's (uploads
+// into the package, nothing else), "d" a download token from a link.
+type tokenNeed int
+
+const (
+	needRead   tokenNeed = iota // any level (listing; downloads decide further)
+	needUpload                  // f or p: add files, upload, finalize
+	needFull                    // f: links, expiry, changes, deletion
+)
+
+// packageFor checks a package token for packageID at the level need asks
+// and returns the package. 401 without a valid token, 403 for a token of
+// another package or of too low a level, 404 for an unknown package.
+func (s *Service) packageFor(tx Tx, op string, auth PackageAuth, packageID string, need tokenNeed) (*Package, *Claims, error) {
 	if auth.Token == "" {
 		if auth.OtherCredential {
 			return nil, nil, E(op, Unauthenticated, "API keys and user tokens do not work on package routes: send the package's access_token as X-Package-Token (GET /v1.1/teams/{team_id}/packages/{package_id} returns it)")
@@ -510,8 +521,14 @@ func (s *Service) packageFor(tx Tx, op string, auth PackageAuth, packageID strin
 	if c.Sub != packageID {
 		return nil, nil, E(op, Forbidden, "this package token belongs to another package")
 	}
-	if full && c.Lvl != "f" {
+	switch {
+	case need == needRead || c.Lvl == "f" || (need == needUpload && c.Lvl == "p"):
+	case c.Lvl == "p":
+		return nil, nil, E(op, Forbidden, "a portal sender's token uploads into the package; the studio manages it")
+	case c.Lvl == "d":
 		return nil, nil, E(op, Forbidden, "this package token allows downloads only")
+	default:
+		return nil, nil, E(op, Forbidden, "this package token does not allow this")
 	}
 	pk, err := tx.Package(packageID)
 	if Is(err, NotFound) {
@@ -539,7 +556,7 @@ func (s *Service) checkOpen(op string, pk *Package) error {
 // openPackage is packageFor at the full level, of a package that still
 // takes files (checkOpen).
 func (s *Service) openPackage(tx Tx, op string, auth PackageAuth, packageID string) (*Package, error) {
-	pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+	pk, _, err := s.packageFor(tx, op, auth, packageID, needUpload)
 	if err != nil {
 		return nil, err
 	}
@@ -571,7 +588,7 @@ func (s *Service) DeletePackage(ctx context.Context, auth PackageAuth, packageID
 	const op = "package.delete"
 	var tk TeamKey
 	err := s.store.Update(ctx, func(tx Tx) error {
-		pk, c, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, c, err := s.packageFor(tx, op, auth, packageID, needFull)
 		if err != nil {
 			return err
 		}
@@ -697,7 +714,7 @@ func (s *Service) FinalizePackage(ctx context.Context, auth PackageAuth, package
 	const op = "package.finalize"
 	var out PackageView
 	err := s.store.Update(ctx, func(tx Tx) error {
-		pk, c, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, c, err := s.packageFor(tx, op, auth, packageID, needUpload)
 		if err != nil {
 			return err
 		}
@@ -813,7 +830,7 @@ func (s *Service) SetPackageExpiry(ctx context.Context, auth PackageAuth, packag
 func (s *Service) changePackage(ctx context.Context, op string, auth PackageAuth, packageID string, change func(*Package) error) (*PackageView, error) {
 	var out PackageView
 	err := s.store.Update(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, _, err := s.packageFor(tx, op, auth, packageID, needFull)
 		if err != nil {
 			return err
 		}

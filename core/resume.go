@@ -94,7 +94,7 @@ func (s *Service) contentAccess(tx Tx, op string, auth PackageAuth, p *Principal
 	if auth.Token == "" {
 		return nil, TeamKey{}, E(op, Unauthenticated, "resume by content needs the package's access_token as X-Package-Token as well as your X-API-KEY or X-User-Token")
 	}
-	pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+	pk, _, err := s.packageFor(tx, op, auth, packageID, needFull)
 	if err != nil {
 		return nil, TeamKey{}, err
 	}

@@ -238,7 +238,7 @@ type UploadBlueprints struct {
 func (s *Service) UploadURLs(ctx context.Context, auth PackageAuth, packageID, fileID, uploadID string) (*UploadBlueprints, error) {
 	const op = "file.upload_urls"
 	err := s.store.View(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, _, err := s.packageFor(tx, op, auth, packageID, needUpload)
 		if err != nil {
 			return err
 		}
@@ -639,7 +639,7 @@ func (s *Service) FinalizeFile(ctx context.Context, auth PackageAuth, packageID,
 		etags  map[int]string
 	)
 	err := s.store.View(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, true)
+		pk, _, err := s.packageFor(tx, op, auth, packageID, needUpload)
 		if err != nil {
 			return err
 		}
@@ -779,7 +779,7 @@ func (s *Service) Files(ctx context.Context, auth PackageAuth, packageID string)
 	const op = "file.list"
 	var out []*File
 	err := s.store.View(ctx, func(tx Tx) error {
-		pk, _, err := s.packageFor(tx, op, auth, packageID, false)
+		pk, _, err := s.packageFor(tx, op, auth, packageID, needRead)
 		if err != nil {
 			return err
 		}

@@ -233,7 +233,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Service: app.svc, Logger: log,
 		Ready: func(ctx context.Context) error { return app.db.View(ctx, func(core.Tx) error { return nil }) },
 		Config: httpd.Config{
-			PublicURL: cfg.Server.PublicURL, TrustedProxies: cfg.TrustedProxyNets(), MetricsToken: cfg.Metrics.Token,
+			PublicURL: cfg.Server.PublicURL, PortalDomain: cfg.Server.PortalDomain, TrustedProxies: cfg.TrustedProxyNets(), MetricsToken: cfg.Metrics.Token,
 			ReadTimeout: cfg.Server.ReadHeaderTimeout.Duration, IdleTimeout: cfg.Server.IdleTimeout.Duration, Version: version,
 		},
 	})

@@ -276,44 +276,14 @@ type OpenedLink struct {
 	ActivityID string
 }
 
-// checkLinkPassword checks a link's download password. Every attempt
-// takes a token from the limits before the password is checked (so
-// guesses sent in parallel cannot all pass a check made before any was
-// charged), and a right password gives its tokens back: only wrong guesses
-// count. A limited address is refused even with the right password, so
-// guessing cannot go on there, while a recipient elsewhere still gets in
-// (unless the link as a whole saw linkAllGuessBurst wrong guesses).
+// checkLinkPassword checks a link's download password (checkGuess): per
+// link and address, and per link as a whole, so a recipient elsewhere
+// still gets in while one address guesses (unless the link as a whole saw
+// linkAllGuessBurst wrong guesses).
 func (s *Service) checkLinkPassword(ctx context.Context, op string, l *Link, req OpenLinkRequest) error {
-	now := s.now()
-	perAddr := l.ID + "|" + ClientKey(req.ClientIP)
-	if ok, wait := s.linkGuesses.Allow(perAddr, now); !ok {
-		return guessLimited(op, wait)
-	}
-	if ok, wait := s.linkAllGuesses.Allow(l.ID, now); !ok {
-		s.linkGuesses.Refund(perAddr)
-		return guessLimited(op, wait)
-	}
-	ok := false
-	defer func() {
-		if ok {
-			s.linkGuesses.Refund(perAddr)
-			s.linkAllGuesses.Refund(l.ID)
-		}
-	}()
-	if req.Password == "" {
-		ok = true // asking is not guessing
-		return E(op, Unauthenticated, "this link needs a password: send it as X-Link-Password")
-	}
-	match, err := s.hasher.Check(ctx, l.PasswordHash, req.Password)
-	if err != nil {
-		ok = true // not a guess either (the hasher is busy)
-		return Wrap(op, err)
-	}
-	if !match {
-		return E(op, Unauthenticated, "wrong password for this link")
-	}
-	ok = true
-	return nil
+	limits := []guessLimit{{s.linkGuesses, l.ID + "|" + ClientKey(req.ClientIP)}, {s.linkAllGuesses, l.ID}}
+	return s.checkGuess(ctx, op, limits, l.PasswordHash, req.Password,
+		"this link needs a password: send it as X-Link-Password", "wrong password for this link")
 }
 
 // Limits on download-password guesses: per link and client address (a

@@ -198,6 +198,10 @@ const (
 	EvUploadAbandoned      = "file.upload_abandoned"
 	EvLinkCreated          = "link.created"
 	EvLinkDisabled         = "link.disabled"
+	EvPortalCreated        = "portal.created"
+	EvPortalUpdated        = "portal.updated"
+	EvPortalDeleted        = "portal.deleted"
+	EvPortalPackageCreated = "portal.package_created"
 )
 
 // SigningKey is one HMAC key of the keyring that signs tokens and URLs.

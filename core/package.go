@@ -49,6 +49,14 @@ type Package struct {
 	Released bool `json:"released,omitempty"`
 	// ActivityID names the package's upload activity.
 	ActivityID string `json:"activity_id,omitempty"`
+	// PortalID names the portal a received package came through;
+	// CCRecipients are told of it without a link; FormDataID names the
+	// sender's form response, delivered at finalize (FormEmailBody is its
+	// email rendering, for the notifications).
+	PortalID      string   `json:"portal_id,omitempty"`
+	CCRecipients  []string `json:"cc_recipients,omitempty"`
+	FormDataID    string   `json:"form_data_id,omitempty"`
+	FormEmailBody string   `json:"form_email_body,omitempty"`
 }
 
 // FileState is new (being uploaded) or finalized (its blocks recorded).
@@ -339,6 +347,10 @@ type PackageQuery struct {
 	CreatedAtEnd   time.Time // created at or before
 	ExpiryStart    time.Time // expiring at or after
 	ExpiryEnd      time.Time // expiring at or before
+	// Inbox keeps only packages received through portals; Portal only
+	// those of the portal with that name (case-insensitive).
+	Inbox  bool
+	Portal string
 }
 
 // match reports whether pk passes q's filters (not its states).
@@ -362,10 +374,56 @@ func (q *PackageQuery) match(pk *Package) bool {
 }
 
 // canReadPackage is the rule of package visibility: owner and admins
-// (ActPackageReadAny) see every package of the team, everyone else the
-// packages they created.
-func canReadPackage(a *access, p *Principal, pk *Package) bool {
-	return Allowed(a.m.Role, ActPackageReadAny) || pk.CreatorUserID == p.User.ID
+// read every package of the team (ActPackageReadAny), everyone else the
+// packages they created. A package received through a portal follows its
+// portal instead (portalReader): a private portal's packages are read by
+// the members on its access list only; a portal in a teamspace's by the
+// owner, admins and the teamspace's members; any other portal's by the
+// whole team but guests (the team's inbox).
+func canReadPackage(pr *portalReader, a *access, p *Principal, pk *Package) bool {
+	if pk.PortalID == "" || pr == nil {
+		return Allowed(a.m.Role, ActPackageReadAny) || pk.CreatorUserID == p.User.ID
+	}
+	pt, sp := pr.rules(pk.PortalID)
+	switch {
+	case pt != nil && pt.AccessLevel == PortalPrivate:
+		return slices.Contains(pt.AccessList, a.m.ID)
+	case Allowed(a.m.Role, ActPackageReadAny) || pk.CreatorUserID == p.User.ID:
+		return true
+	case sp != nil:
+		return slices.Contains(sp.MemberIDs, a.m.ID)
+	}
+	return a.m.Role != RoleGuest
+}
+
+// portalReader loads the portals (and their teamspaces) that received
+// packages come from, once each, for canReadPackage.
+type portalReader struct {
+	tx      Tx
+	portals map[string]*Portal
+	spaces  map[string]*Teamspace
+}
+
+func newPortalReader(tx Tx) *portalReader {
+	return &portalReader{tx: tx, portals: map[string]*Portal{}, spaces: map[string]*Teamspace{}}
+}
+
+// rules returns a portal and its teamspace (nil when gone or none).
+func (r *portalReader) rules(id string) (*Portal, *Teamspace) {
+	pt, ok := r.portals[id]
+	if !ok {
+		pt, _ = r.tx.Portal(id)
+		r.portals[id] = pt
+	}
+	if pt == nil || pt.TeamspaceID == "" {
+		return pt, nil
+	}
+	sp, ok := r.spaces[pt.TeamspaceID]
+	if !ok {
+		sp, _ = r.tx.Teamspace(pt.TeamspaceID)
+		r.spaces[pt.TeamspaceID] = sp
+	}
+	return pt, sp
 }
 
 // Packages lists a team's packages the caller may see (canReadPackage).
@@ -403,8 +461,12 @@ func (s *Service) Packages(ctx context.Context, p *Principal, teamID string, q P
 			return err
 		}
 		var vis []*Package
+		pr := newPortalReader(tx)
 		for _, pk := range all {
-			if slices.Contains(states, pk.State) && q.match(pk) && canReadPackage(a, p, pk) {
+			if (q.Inbox && pk.PortalID == "") || (q.Portal != "" && !pr.portalNamed(pk.PortalID, q.Portal)) {
+				continue
+			}
+			if slices.Contains(states, pk.State) && q.match(pk) && canReadPackage(pr, a, p, pk) {
 				vis = append(vis, pk)
 			}
 		}
@@ -470,7 +532,10 @@ func (s *Service) GetPackage(ctx context.Context, p *Principal, teamID, packageI
 		if err != nil {
 			return err
 		}
-		if !canReadPackage(a, p, pk) {
+		if !canReadPackage(newPortalReader(tx), a, p, pk) {
+			if pk.PortalID != "" {
+				return E(op, Forbidden, "this package came through a portal whose packages you may not read (its teamspace or access list)")
+			}
 			return E(op, Forbidden, "your role in this team (%s) lets you read only the packages you created", a.m.Role.Name())
 		}
 		out = PackageView{Package: *pk}
@@ -712,8 +777,43 @@ func (s *Service) dropUpload(tx Tx, tk TeamKey, f *File) error {
 // FinalizePackage locks a package once every file is finalized.
 func (s *Service) FinalizePackage(ctx context.Context, auth PackageAuth, packageID string) (*PackageView, error) {
 	const op = "package.finalize"
+	// A portal package's form response is rendered and stored first (the
+	// chunk store's writes stay outside the transaction), then recorded
+	// as files in the finalize transaction.
+	var (
+		delivered []deliveredFile
+		email     string
+	)
+	var pre *Package
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		pre, _, err = s.packageFor(tx, op, auth, packageID, needUpload)
+		return err
+	})
+	if err != nil {
+		return nil, Wrap(op, err)
+	}
+	if pre.FormDataID != "" && pre.State == PackageNew {
+		var (
+			tk    TeamKey
+			files []*File
+		)
+		if err := s.store.View(ctx, func(tx Tx) error {
+			var err error
+			if tk, err = teamKey(tx, pre); err != nil {
+				return err
+			}
+			files, err = tx.PackageFiles(pre.ID)
+			return err
+		}); err != nil {
+			return nil, Wrap(op, err)
+		}
+		if delivered, email, err = s.renderDelivery(ctx, tk, pre, files); err != nil {
+			return nil, Wrap(op, err)
+		}
+	}
 	var out PackageView
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err = s.store.Update(ctx, func(tx Tx) error {
 		pk, c, err := s.packageFor(tx, op, auth, packageID, needUpload)
 		if err != nil {
 			return err
@@ -729,6 +829,11 @@ func (s *Service) FinalizePackage(ctx context.Context, auth PackageAuth, package
 		if err != nil {
 			return err
 		}
+		if pk.PortalID != "" {
+			if err := s.checkPortalPackage(tx, op, pk); err != nil {
+				return err
+			}
+		}
 		var open []string
 		for _, f := range files {
 			if f.State != FileFinalized {
@@ -743,6 +848,16 @@ func (s *Service) FinalizePackage(ctx context.Context, auth PackageAuth, package
 			return E(op, Conflict, "%d file(s) are not finalized yet: %s; finalize them (POST /v1/packages/%s/files/{file_id}/finalize) or delete them first",
 				len(open), strings.Join(shown, ", "), pk.ID)
 		}
+		if len(delivered) > 0 {
+			tk, err := teamKey(tx, pk)
+			if err != nil {
+				return err
+			}
+			if err := s.addDelivered(tx, tk, pk, delivered); err != nil {
+				return err
+			}
+		}
+		pk.FormEmailBody = email
 		now := s.now()
 		pk.State, pk.FinalizedAt, pk.UpdatedAt = PackageFinalized, now, now
 		if err := tx.PutPackage(pk); err != nil {

@@ -38,6 +38,9 @@ const (
 	// ActActivityList reads the team's transfer activities (uploads,
 	// links, downloads) and their download records.
 	ActActivityList Action = "activity.list"
+	// ActPortalManage creates, reads, changes and deletes portals and
+	// their forms and branding.
+	ActPortalManage Action = "portal.manage"
 )
 
 var (
@@ -70,6 +73,7 @@ var permissions = map[Action][]Role{
 	ActPackageReadAny:    managers,
 	ActTeamBlockKey:      staff,
 	ActActivityList:      managers,
+	ActPortalManage:      managers,
 }
 
 // describe says in words what an action is, for error messages.
@@ -92,6 +96,7 @@ var describe = map[Action]string{
 	ActPackageReadAny:    "reading other people's packages",
 	ActTeamBlockKey:      "reading the team's block key (resume by content)",
 	ActActivityList:      "reading the team's transfer activities",
+	ActPortalManage:      "managing portals",
 }
 
 // String describes the action in words.

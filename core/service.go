@@ -76,6 +76,8 @@ type Service struct {
 	linkGuesses    *Limiter
 	linkAllGuesses *Limiter
 	linkOpens      *Limiter  // opens per link and address
+	portalGuesses  *Limiter  // wrong access codes per portal and address
+	formResponses  *Limiter  // form responses per portal and address
 	zips           zipCaches // finalized packages' zip layouts
 }
 
@@ -120,6 +122,8 @@ func NewService(d Deps) *Service {
 		linkGuesses:    NewLimiter(linkGuessBurst, linkGuessPerMinute),
 		linkAllGuesses: NewLimiter(linkAllGuessBurst, linkAllGuessPerMinute),
 		linkOpens:      NewLimiter(linkOpenBurst, linkOpenPerMinute),
+		portalGuesses:  NewLimiter(portalGuessBurst, portalGuessPerMinute),
+		formResponses:  NewLimiter(formResponsesBurst, formResponsesPerMinute),
 	}
 }
 

@@ -34,6 +34,9 @@ type Tx interface {
 	PartTx
 	LinkTx
 	ActivityTx
+	PortalTx
+	AssetTx
+	FormTx
 }
 
 // TeamTx stores teams. Team subdomains are unique.

@@ -132,6 +132,21 @@ func (s *Service) AddFile(ctx context.Context, auth PackageAuth, packageID strin
 		if err != nil {
 			return err
 		}
+		if pk.PortalID != "" { // received through a portal: its rules
+			pt, err := tx.Portal(pk.PortalID)
+			if err != nil && !Is(err, NotFound) { // a deleted portal's rules went with it
+				return err
+			}
+			if err == nil {
+				files, err := tx.PackageFiles(pk.ID)
+				if err != nil {
+					return err
+				}
+				if err := s.checkPortalFile(op, pt, files, name, size); err != nil {
+					return err
+				}
+			}
+		}
 		f := &File{ID: fileID, PackageID: pk.ID, TeamID: pk.TeamID, Kind: "file", Name: name, Path: dir,
 			LastModified: req.LastModified, Size: size, ChunkSize: chunk, State: FileNew, CreatedAt: s.now()}
 		// The declared size is reserved before any byte moves: of two

@@ -104,16 +104,34 @@ func jsonBody(c *fiber.Ctx, op string) ([]byte, error) {
 	if c.Request().Header.ContentLength() > maxJSONBody {
 		return nil, core.E(op, core.TooLarge, "the request body is too large: JSON bodies may hold at most %d bytes", maxJSONBody)
 	}
-	st := c.Context().RequestBodyStream()
-	if st == nil {
-		return c.Body(), nil
+	b, err := readLimited(c, maxJSONBody)
+	if errors.Is(err, errBodyTooLarge) {
+		return nil, core.E(op, core.TooLarge, "the request body is too large: JSON bodies may hold at most %d bytes", maxJSONBody)
 	}
-	b, err := io.ReadAll(io.LimitReader(st, maxJSONBody+1))
 	if err != nil {
 		return nil, core.Invalidf(op, "", "the request body could not be read: %s", err.Error())
 	}
-	if len(b) > maxJSONBody {
-		return nil, core.E(op, core.TooLarge, "the request body is too large: JSON bodies may hold at most %d bytes", maxJSONBody)
+	return b, nil
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+// readLimited reads a request body of at most n bytes (errBodyTooLarge
+// beyond), from the stream when Fiber streams it.
+func readLimited(c *fiber.Ctx, n int) ([]byte, error) {
+	st := c.Context().RequestBodyStream()
+	if st == nil {
+		if b := c.Body(); len(b) <= n {
+			return b, nil
+		}
+		return nil, errBodyTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(st, int64(n)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > n {
+		return nil, errBodyTooLarge
 	}
 	return b, nil
 }

@@ -82,6 +82,27 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/packages/:package_id/files/:file_id/download", "package", "A signed GET URL of a file's bytes (file_id zip: the whole package as a zip); a download token's first URL counts one access of its link.", s.downloadURL},
 		{"POST", "/v1/packages/:package_id/download_complete", "package", "A client reports a finished download (download token): completes the download once every file or the zip was served whole.", s.completeDownload},
 
+		// Portals, their forms and the inbox.
+		{"POST", "/v1/teams/:team_id/portals", "user", "Create a portal (owner, admin); it starts inactive unless active is sent.", a(s.createPortal)},
+		{"GET", "/v1.1/teams/:team_id/portals", "user", "List portals (paged; name, subdomain, teamspaces[]; sort name, created_at, active, subdomain) (owner, admin).", a(s.listPortals)},
+		{"GET", "/v1.1/portals/:portal_id", "user", "One portal; secrets show only as has_access_code and has_download_password (owner, admin).", a(s.getPortal)},
+		{"PUT", "/v1/portals/:portal_id", "user", "Change a portal's settings; fields left out stay (owner, admin).", a(s.updatePortal)},
+		{"DELETE", "/v1/portals/:portal_id", "user", "Delete a portal, its form and branding; received packages stay (owner, admin).", a(s.deletePortal)},
+		{"PUT", "/v1/portals/:portal_id/logo", "user", "Upload the portal's logo (the raw PNG, JPEG, GIF or WebP body, at most 2 MiB) (owner, admin).", a(s.putPortalAsset)},
+		{"DELETE", "/v1/portals/:portal_id/logo", "user", "Remove the portal's logo (owner, admin).", a(s.deletePortalAsset)},
+		{"GET", "/v1/portals/:portal_id/logo", "none", "The portal's logo.", s.getPortalAsset},
+		{"PUT", "/v1/portals/:portal_id/background", "user", "Upload the portal's background image (as the logo) (owner, admin).", a(s.putPortalAsset)},
+		{"DELETE", "/v1/portals/:portal_id/background", "user", "Remove the portal's background image (owner, admin).", a(s.deletePortalAsset)},
+		{"GET", "/v1/portals/:portal_id/background", "none", "The portal's background image.", s.getPortalAsset},
+		{"GET", "/v1/subdomains/portals/:subdomain", "none", "A portal's public face, what an upload page needs (no secrets).", s.portalBySubdomain},
+		{"POST", "/v1/portals/:portal_id/packages", "optional", "Create a package through a portal ({name, sender, description, access_code or X-Access-Code, form_data_id, terms_accepted}); returns a portal sender's package token.", s.createPortalPackage},
+		{"POST", "/v1/portals/:portal_id/form", "user", "Create the portal's metadata form ({name, delivery_formats, fields}; no fields: the three default ones) (owner, admin).", a(s.putForm(true))},
+		{"GET", "/v1/portals/:portal_id/form", "user", "The portal's form (owner, admin).", a(s.getForm)},
+		{"PUT", "/v1/portals/:portal_id/form", "user", "Replace the portal's form (owner, admin).", a(s.putForm(false))},
+		{"DELETE", "/v1/portals/:portal_id/form", "user", "Remove the portal's form (owner, admin).", a(s.deleteForm)},
+		{"POST", "/v1/portals/:portal_id/form/responses", "none", "Answer the portal's form ({values: {field: value}}); returns the id to send as form_data_id.", s.submitFormResponse},
+		{"GET", "/v1.1/teams/:team_id/inbox", "user", "Packages received through portals that the caller may read (the package list's filters, and portal: a portal's name).", a(s.inbox)},
+
 		// Links.
 		{"POST", "/v1/packages/:package_id/links", "package", "Create a link (email empty: a direct-download link), with password, expiry, access_limit.", s.createLink},
 		{"GET", "/v1/packages/:package_id/links", "package", "The package's links, disabled ones included.", s.listLinks},

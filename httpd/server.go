@@ -28,6 +28,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Version is reported by /healthz and the UI.
 	Version string
+	// PortalDomain is the parent domain of portal pages:
+	// <subdomain>.<PortalDomain> serves that portal's upload page.
+	PortalDomain string
 }
 
 // Deps are what the Server needs.

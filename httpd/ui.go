@@ -12,6 +12,9 @@ import (
 )
 
 func (s *Server) uiIndex(c *fiber.Ctx) error {
+	if sub := s.portalSubdomain(c); sub != "" && c.Path() == "/" {
+		return s.portalPage(c, sub)
+	}
 	b, err := fs.ReadFile(ui.Static(), "index.html")
 	if err != nil {
 		return core.Wrap("ui.index", err)

@@ -70,6 +70,12 @@
 //	act/<id>                          core.Activity (uploads, links, downloads)
 //	act_team/<team id>/<id>           list entry; ULIDs make key order time order
 //	dl/<activity id>/<id>             core.DownloadRecord: one file or zip request of a download
+//	portal/<id>                       core.Portal
+//	portal_team/<team id>/<id>        list entry
+//	portal_sub/<subdomain>            portal id; unique across the appliance (a host name)
+//	asset/<id>                        core.Asset: a portal's logo or background image (≤ 2 MiB)
+//	form/<id>                         core.Form: a portal's metadata form
+//	formresp/<id>                     core.FormResponse: a sender's answers, with the form as answered
 //
 // The schema version is the number of migrations applied to a data
 // directory, stored under sys/schema; SchemaVersion is the number this

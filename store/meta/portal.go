@@ -1,0 +1,106 @@
+package meta
+
+import (
+	"haul/core"
+)
+
+func (t *tx) Portal(id string) (*core.Portal, error) {
+	return get[core.Portal](t, "meta.Portal", "portal", key("portal", id))
+}
+
+func (t *tx) PortalBySubdomain(sub string) (*core.Portal, error) {
+	return byIndex[core.Portal](t, "meta.PortalBySubdomain", "portal", key("portal_sub", sub), "portal")
+}
+
+func (t *tx) PutPortal(p *core.Portal) error {
+	const op = "meta.PutPortal"
+	if err := checkID(op, "id", p.ID); err != nil {
+		return err
+	}
+	if err := checkID(op, "team_id", p.TeamID); err != nil {
+		return err
+	}
+	old, err := prev[core.Portal](t, op, key("portal", p.ID))
+	if err != nil {
+		return err
+	}
+	return t.put(op, key("portal", p.ID), p, p.ID, portalEntries(old), portalEntries(p))
+}
+
+func (t *tx) DeletePortal(id string) error {
+	const op = "meta.DeletePortal"
+	p, err := get[core.Portal](t, op, "portal", key("portal", id))
+	if err != nil {
+		return err
+	}
+	return t.remove(op, key("portal", id), portalEntries(p))
+}
+
+func (t *tx) TeamPortals(teamID string) ([]*core.Portal, error) {
+	ids := t.listed(prefix("portal_team", teamID))
+	return records[core.Portal](t, "meta.TeamPortals", "portal", "portal", ids)
+}
+
+// portalEntries: the team's list, and the subdomain (unique across the
+// appliance: it is a host name).
+func portalEntries(p *core.Portal) []entry {
+	if p == nil {
+		return nil
+	}
+	return []entry{
+		{key: key("portal_team", p.TeamID, p.ID)},
+		{key: key("portal_sub", p.Subdomain), val: p.ID, taken: "subdomain is taken by another portal"},
+	}
+}
+
+func (t *tx) Asset(id string) (*core.Asset, error) {
+	return get[core.Asset](t, "meta.Asset", "asset", key("asset", id))
+}
+
+func (t *tx) PutAsset(a *core.Asset) error {
+	const op = "meta.PutAsset"
+	if err := checkID(op, "id", a.ID); err != nil {
+		return err
+	}
+	return t.put(op, key("asset", a.ID), a, a.ID, nil, nil)
+}
+
+func (t *tx) DeleteAsset(id string) error {
+	const op = "meta.DeleteAsset"
+	if _, err := get[core.Asset](t, op, "asset", key("asset", id)); err != nil {
+		return err
+	}
+	return t.remove(op, key("asset", id), nil)
+}
+
+func (t *tx) Form(id string) (*core.Form, error) {
+	return get[core.Form](t, "meta.Form", "form", key("form", id))
+}
+
+func (t *tx) PutForm(f *core.Form) error {
+	const op = "meta.PutForm"
+	if err := checkID(op, "id", f.ID); err != nil {
+		return err
+	}
+	return t.put(op, key("form", f.ID), f, f.ID, nil, nil)
+}
+
+func (t *tx) DeleteForm(id string) error {
+	const op = "meta.DeleteForm"
+	if _, err := get[core.Form](t, op, "form", key("form", id)); err != nil {
+		return err
+	}
+	return t.remove(op, key("form", id), nil)
+}
+
+func (t *tx) FormResponse(id string) (*core.FormResponse, error) {
+	return get[core.FormResponse](t, "meta.FormResponse", "form response", key("formresp", id))
+}
+
+func (t *tx) PutFormResponse(r *core.FormResponse) error {
+	const op = "meta.PutFormResponse"
+	if err := checkID(op, "id", r.ID); err != nil {
+		return err
+	}
+	return t.put(op, key("formresp", r.ID), r, r.ID, nil, nil)
+}

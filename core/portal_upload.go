@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zeebo/blake3"
 
 	"haul/core/form"
 )
@@ -368,15 +371,9 @@ func (s *Service) renderDelivery(ctx context.Context, tk TeamKey, pk *Package, t
 		if err != nil {
 			return nil, "", err
 		}
-		dig, err := s.chunks.Digest(ctx, tk, in.Blocks)
-		if err != nil {
-			return nil, "", err
-		}
-		crc, err := s.fileCRC(ctx, tk, in.Blocks)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, deliveredFile{name: name, in: in, crc: crc, dig: dig})
+		// The bytes are at hand (and the blocks not committed yet, so the
+		// store would not find them): digest and CRC from the bytes.
+		out = append(out, deliveredFile{name: name, in: in, crc: crc32.ChecksumIEEE(data), dig: Hash(blake3.Sum256(data))})
 	}
 	return out, email, nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"mime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -148,7 +149,7 @@ func (s *Server) requireJSON(c *fiber.Ctx) error {
 	}
 	// The body's presence is read from the headers: reading it here would
 	// pull a streamed body into memory.
-	if c.Locals(dataPlaneLocal) != nil || !isAPIPath(c.Path()) || c.Request().Header.ContentLength() == 0 {
+	if c.Locals(dataPlaneLocal) != nil || !isAPIPath(c.Path()) || isImageUpload(c.Path()) || c.Request().Header.ContentLength() == 0 {
 		return c.Next()
 	}
 	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
@@ -156,6 +157,11 @@ func (s *Server) requireJSON(c *fiber.Ctx) error {
 		return core.E("http", core.UnsupportedMediaType, "send the request body as JSON with Content-Type: application/json")
 	}
 	return c.Next()
+}
+
+// isImageUpload reports a portal branding upload, whose body is an image.
+func isImageUpload(p string) bool {
+	return strings.HasPrefix(p, "/v1/portals/") && (strings.HasSuffix(p, "/logo") || strings.HasSuffix(p, "/background"))
 }
 
 func isAPIPath(p string) bool {

@@ -49,6 +49,11 @@ type PackageResponse struct {
 	ProgressChannels []string          `json:"progress_channels"`
 	TeamspaceID      string            `json:"teamspace_id"`
 	Tags             []string          `json:"tags"`
+	// PortalID names the portal a received package came through; its
+	// form response is FormDataID; CCRecipients hear of it without a link.
+	PortalID     string   `json:"portal_id,omitempty"`
+	FormDataID   string   `json:"form_data_id,omitempty"`
+	CCRecipients []string `json:"cc_recipients,omitempty"`
 }
 
 func packageView(v *core.PackageView) PackageResponse {
@@ -61,7 +66,8 @@ func packageView(v *core.PackageView) PackageResponse {
 		Recipients: rec, AccessToken: v.AccessToken, State: pk.State, CreatedAt: Time(pk.CreatedAt), UpdatedAt: Time(pk.UpdatedAt),
 		FinalizedAt: Time(pk.FinalizedAt), Size: pk.Size, UsageTotalBytes: pk.Size, TotalFiles: pk.TotalFiles,
 		Expiry: Time(pk.Expiry), CustomExpiry: pk.CustomExpiry, AccessLimit: pk.AccessLimit, HasPassword: pk.PasswordHash != "",
-		Links: []any{}, Extras: map[string]any{}, ProgressChannels: []string{}, TeamspaceID: pk.TeamspaceID, Tags: []string{}}
+		Links: []any{}, Extras: map[string]any{}, ProgressChannels: []string{}, TeamspaceID: pk.TeamspaceID, Tags: []string{},
+		PortalID: pk.PortalID, FormDataID: pk.FormDataID, CCRecipients: pk.CCRecipients}
 }
 
 func (s *Server) createPackage(c *fiber.Ctx, p *core.Principal) error {

@@ -238,6 +238,20 @@ func matrixRows() []roleRow {
 			c.e.must(200, "GET", "/v1.1/teams/"+c.e.TeamID+"/activities?limit=1", nil, c.ownerTok()).JSON(c.e.t, &l)
 			return c.e.do("GET", c.team("/activities/"+l.Records[0].ID+"/events"), nil, c.cr)
 		}},
+		{"portal.create", [5]roleWant{{201, 201}, {201, 201}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			return c.e.do("POST", c.team("/portals"), map[string]any{"name": "Drop", "subdomain": strings.ToLower(c.uniq("drop"))}, c.cr)
+		}},
+		{"portal.list", [5]roleWant{{200, 200}, {200, 200}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/portals", nil, c.cr)
+		}},
+		{"portal.update_form", [5]roleWant{{201, 201}, {201, 201}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			pt := c.e.must(201, "POST", c.team("/portals"), map[string]any{"name": "Formed", "subdomain": strings.ToLower(c.uniq("form"))}, c.ownerTok()).Map(c.e.t)
+			return c.e.do("POST", "/v1/portals/"+pt["id"].(string)+"/form", map[string]any{"name": "F"}, c.cr)
+		}},
+		// The inbox is for everyone; what each sees is the package rule's.
+		{"inbox.list", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {200, noKey}}, func(c *roleCell) resp {
+			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/inbox", nil, c.cr)
+		}},
 		{"team.block_key", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {403, noKey}}, func(c *roleCell) resp {
 			return c.e.do("GET", c.team("/block_key"), nil, c.cr)
 		}},

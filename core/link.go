@@ -176,7 +176,7 @@ func (s *Service) checkLinkable(op string, pk *Package) error {
 // addLink stores a new link with its link_generation activity.
 func (s *Service) addLink(tx Tx, pk *Package, l *Link) error {
 	act := &Activity{ID: NewID(), TeamID: pk.TeamID, Type: ActivityLink, PackageID: pk.ID, LinkID: l.ID,
-		TeamspaceID: pk.TeamspaceID, Email: l.Email}
+		TeamspaceID: pk.TeamspaceID, PortalID: pk.PortalID, Email: l.Email}
 	s.transition(act, StatePending)
 	if err := tx.PutActivity(act); err != nil {
 		return err
@@ -369,7 +369,7 @@ func (s *Service) OpenLink(ctx context.Context, req OpenLinkRequest) (*OpenedLin
 			return err
 		}
 		dl := &Activity{ID: NewID(), TeamID: pk.TeamID, Type: ActivityDownload, PackageID: pk.ID, LinkID: l.ID,
-			TeamspaceID: pk.TeamspaceID, Email: l.Email, ClientIP: req.ClientIP}
+			TeamspaceID: pk.TeamspaceID, PortalID: pk.PortalID, Email: l.Email, ClientIP: req.ClientIP}
 		s.transition(dl, StatePending)
 		if err := tx.PutActivity(dl); err != nil {
 			return err

@@ -322,6 +322,14 @@ func TestPortalForms(t *testing.T) {
 	if got := string(e.raw("GET", e.fileURL(pid, names["metadata (2).json"], full), nil, -2).Body); !strings.Contains(got, `"camera":"Venice"`) && !strings.Contains(got, `"camera": "Venice"`) {
 		t.Fatalf("the form's metadata = %s", got)
 	}
+	// The portal's activities: the upload and the recipients' links.
+	var acts struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/activities?portals[]="+id+"&activity_types[]=package_upload_to_masv", nil, userToken(o.Token)).JSON(t, &acts)
+	if len(acts.Records) != 1 || acts.Records[0]["package_id"] != pid || acts.Records[0]["activity_state"] != "complete" {
+		t.Fatalf("portal activities = %v", acts.Records)
+	}
 	e.must(204, "DELETE", "/v1/portals/"+id+"/form", nil, userToken(o.Token))
 	e.portalPackage(201, id, map[string]any{"name": "No form now", "sender": "v@post.example"})
 }

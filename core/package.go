@@ -347,8 +347,9 @@ type PackageQuery struct {
 	CreatedAtEnd   time.Time // created at or before
 	ExpiryStart    time.Time // expiring at or after
 	ExpiryEnd      time.Time // expiring at or before
-	// Inbox keeps only packages received through portals; Portal only
-	// those of the portal with that name (case-insensitive).
+	// Inbox lists the packages received through portals instead of the
+	// team's own; Portal keeps those of the portal with that name
+	// (case-insensitive).
 	Inbox  bool
 	Portal string
 }
@@ -385,10 +386,17 @@ func canReadPackage(pr *portalReader, a *access, p *Principal, pk *Package) bool
 		return Allowed(a.m.Role, ActPackageReadAny) || pk.CreatorUserID == p.User.ID
 	}
 	pt, sp := pr.rules(pk.PortalID)
+	manager := Allowed(a.m.Role, ActPackageReadAny) || pk.CreatorUserID == p.User.ID
 	switch {
-	case pt != nil && pt.AccessLevel == PortalPrivate:
+	case pt == nil: // the portal was deleted: its rules cannot widen anything
+		if !manager && pk.TeamspaceID != "" {
+			sp := pr.space(pk.TeamspaceID)
+			return sp != nil && slices.Contains(sp.MemberIDs, a.m.ID)
+		}
+		return manager
+	case pt.AccessLevel == PortalPrivate:
 		return slices.Contains(pt.AccessList, a.m.ID)
-	case Allowed(a.m.Role, ActPackageReadAny) || pk.CreatorUserID == p.User.ID:
+	case manager:
 		return true
 	case sp != nil:
 		return slices.Contains(sp.MemberIDs, a.m.ID)
@@ -418,12 +426,17 @@ func (r *portalReader) rules(id string) (*Portal, *Teamspace) {
 	if pt == nil || pt.TeamspaceID == "" {
 		return pt, nil
 	}
-	sp, ok := r.spaces[pt.TeamspaceID]
+	return pt, r.space(pt.TeamspaceID)
+}
+
+// space returns a teamspace, nil when gone.
+func (r *portalReader) space(id string) *Teamspace {
+	sp, ok := r.spaces[id]
 	if !ok {
-		sp, _ = r.tx.Teamspace(pt.TeamspaceID)
-		r.spaces[pt.TeamspaceID] = sp
+		sp, _ = r.tx.Teamspace(id)
+		r.spaces[id] = sp
 	}
-	return pt, sp
+	return sp
 }
 
 // Packages lists a team's packages the caller may see (canReadPackage).
@@ -463,7 +476,8 @@ func (s *Service) Packages(ctx context.Context, p *Principal, teamID string, q P
 		var vis []*Package
 		pr := newPortalReader(tx)
 		for _, pk := range all {
-			if (q.Inbox && pk.PortalID == "") || (q.Portal != "" && !pr.portalNamed(pk.PortalID, q.Portal)) {
+			// Sent packages and received ones (the inbox) are two lists.
+			if q.Inbox != (pk.PortalID != "") || (q.Portal != "" && !pr.portalNamed(pk.PortalID, q.Portal)) {
 				continue
 			}
 			if slices.Contains(states, pk.State) && q.match(pk) && canReadPackage(pr, a, p, pk) {

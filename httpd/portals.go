@@ -316,6 +316,16 @@ func (s *Server) publicPortalView(pp *core.PublicPortal) PublicPortalResponse {
 	}
 	if pp.Form != nil {
 		f := formView(pp.Form)
+		// Hidden fields are the studio's: the page neither shows nor
+		// needs their defaults.
+		fields := make([]form.Field, 0, len(f.Fields))
+		for _, fl := range f.Fields {
+			if fl.Visibility == form.Hidden {
+				fl.DefaultValue = nil
+			}
+			fields = append(fields, fl)
+		}
+		f.Fields = fields
 		out.Form = &f
 	}
 	return out
@@ -365,7 +375,10 @@ func (s *Server) createPortalPackage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return created(c, packageView(v))
+	// The sender learns nothing of the studio's people.
+	out := packageView(v)
+	out.Recipients, out.CCRecipients = []string{}, nil
+	return created(c, out)
 }
 
 // FormResponse is a portal's form as the API shows it.

@@ -387,10 +387,31 @@ func TestInboxVisibility(t *testing.T) {
 	}
 	e.must(403, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+private, nil, userToken(o.Token))
 	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+private, nil, userToken(outside.Token))
-	// The inbox holds only received packages.
+	// Deleting a portal never widens who reads its packages: they fall
+	// back to the owner and admins (and the package's teamspace).
+	var portals struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/portals?limit=100", nil, userToken(o.Token)).JSON(t, &portals)
+	for _, pt := range portals.Records {
+		e.must(204, "DELETE", "/v1/portals/"+pt["id"].(string), nil, userToken(o.Token))
+	}
+	e.must(403, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+private, nil, userToken(inSpace.Token))
+	e.must(403, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+open, nil, userToken(outside.Token))
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+spaced, nil, userToken(inSpace.Token))
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+private, nil, userToken(o.Token))
+	// The inbox holds only received packages, the package list only the
+	// team's own.
 	own, _ := e.newPackage(userToken(o.Token), "not received")
 	if sees(o)[own] {
 		t.Fatal("a team package is in the inbox")
+	}
+	var sent struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages?status[]=new", nil, userToken(o.Token)).JSON(t, &sent)
+	if len(sent.Records) != 1 || sent.Records[0]["id"] != own {
+		t.Fatalf("the package list = %v", sent.Records)
 	}
 }
 
@@ -403,7 +424,11 @@ func TestPortalUserAuthAndPublicFace(t *testing.T) {
 		"recipients": []string{"boss@studio.example"}, "download_password": "dl-s3cret"})
 	id := p["id"].(string)
 	e.portalPackage(401, id, map[string]any{"name": "x", "sender": "v@post.example", "access_code": "s3cr3t-code"})
-	pk := e.portalPackage(201, id, map[string]any{"name": "x", "access_code": "s3cr3t-code"}, userToken(o.Token)).Map(t)
+	created := e.portalPackage(201, id, map[string]any{"name": "x", "access_code": "s3cr3t-code"}, userToken(o.Token))
+	if bytes.Contains(created.Body, []byte("boss@studio.example")) {
+		t.Fatalf("the sender sees the studio's recipients: %s", created.Body)
+	}
+	pk := created.Map(t)
 	if pk["sender"] != ownerEmail {
 		t.Fatalf("member's portal package = %v", pk)
 	}

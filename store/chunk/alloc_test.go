@@ -49,10 +49,11 @@ func TestAllocationsPerBlock(t *testing.T) {
 	// The data path (buffers, hashing, encoding, record writes) allocates
 	// nothing per block. What remains is the block's result entry and
 	// chaining values, its index entry when new, and the metadata store's
-	// read transaction for the dedup lookup (about eight of Badger's own).
+	// read transaction for the dedup lookup (about eight of Badger's own;
+	// a known block also looks up its CVs at its offset, one more read).
 	// The bounds catch a regression, such as a goroutine or a buffer per
 	// block or per shard.
-	if known > 12 {
+	if known > 20 {
 		t.Errorf("%.1f allocations per known block", known)
 	}
 	if unique > 20 {

@@ -373,6 +373,11 @@ type worker struct {
 	cvs  []core.Hash
 	cvOK bool
 	crc  uint32 // IEEE CRC-32 of the block (the zip of a package needs it)
+	// exists is set when the team stores the block already (it is not
+	// written); known when the index also gave its CRC and its CVs at this
+	// offset: nothing is computed for it beyond its address (a re-sent
+	// file costs one hash).
+	exists, known bool
 
 	// pending is set while the block's shard writes are in flight; wg
 	// waits for them and errs holds their outcome.
@@ -517,21 +522,28 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 			free <- w
 		}
 	}()
-	cvIn, cvOut := make(chan *worker), make(chan struct{})
+	// The CV stage computes, on another core while this goroutine reads and
+	// hashes the next block, what a block still needs: its chaining values
+	// and CRCs, unless the index gave them (w.known); it hands the blocks
+	// on to the writer in file order.
+	cvIn := make(chan *worker, ingestDepth)
 	k := s.cfg.DataShards
 	go func() {
+		defer close(full)
 		for w := range cvIn {
-			w.cvs, w.cvOK = w.cv.blockCVs(nil, w.block[:w.n], w.off)
-			w.crc = crc32.ChecksumIEEE(w.block[:w.n])
-			// The data shards' CRCs are computed here too, on this core,
-			// while the other computes the address: the writer, which
-			// shares the cores, then has little left to do per block.
-			sl := int(shardLen(int64(w.n), k))
-			clear(w.block[w.n : sl*k])
-			for i := range k {
-				w.crcs[i] = crc32.Checksum(w.block[i*sl:(i+1)*sl], castagnoli)
+			if !w.known {
+				w.cvs, w.cvOK = w.cv.blockCVs(nil, w.block[:w.n], w.off)
+				w.crc = crc32.ChecksumIEEE(w.block[:w.n])
+				// The data shards' CRCs are computed here too: the
+				// writer, which shares the cores, then has little left
+				// to do per block.
+				sl := int(shardLen(int64(w.n), k))
+				clear(w.block[w.n : sl*k])
+				for i := range k {
+					w.crcs[i] = crc32.Checksum(w.block[i*sl:(i+1)*sl], castagnoli)
+				}
 			}
-			cvOut <- struct{}{}
+			full <- w
 		}
 	}()
 	// finish stops the pipeline and returns the buffers; deferred too, so
@@ -539,8 +551,7 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 	var finishOnce sync.Once
 	finish := func() {
 		finishOnce.Do(func() {
-			close(full)
-			close(cvIn)
+			close(cvIn) // the CV stage then closes full, the writer inflight
 			<-done
 			for _, w := range slots {
 				s.workers.Put(w)
@@ -574,12 +585,15 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 			break
 		}
 		w.n, w.off = n, off
-		cvIn <- w
 		kh.Reset()
 		kh.Write(w.block[:n])
 		kh.Sum(w.hash[:0])
-		<-cvOut
-		full <- w
+		if err := s.lookupBlock(ctx, team, w); err != nil {
+			rerr = err
+			free <- w
+			break
+		}
+		cvIn <- w
 		off += int64(n)
 		if err == io.EOF {
 			break
@@ -650,6 +664,38 @@ func fill(r io.Reader, b []byte) (int, error) {
 	return n, nil
 }
 
+// lookupBlock sets w.exists when the team stores w's block, and w.known (with
+// the block's CRC and CVs) when the index also holds its CVs at w's
+// offset (a finalized file held it there). One read transaction; the
+// common cases (a new block, a re-sent one) read one or three keys.
+func (s *Store) lookupBlock(ctx context.Context, team core.TeamKey, w *worker) error {
+	h := core.Hash(w.hash)
+	w.exists, w.known = false, false
+	return s.meta.View(ctx, func(tx core.Tx) error {
+		ok, err := tx.HasBlock(team.TeamID, h)
+		if err != nil || !ok {
+			return err
+		}
+		w.exists = true
+		cvs, err := tx.BlockCVs(team.TeamID, h, w.off)
+		if core.Is(err, core.NotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		e, err := tx.Block(team.TeamID, h)
+		if core.Is(err, core.NotFound) || (err == nil && (!e.HasCRC || e.Len != int64(w.n))) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		w.cvs, w.cvOK, w.crc, w.known = cvs, true, e.CRC, true
+		return nil
+	})
+}
+
 // storeBlock records the block in w, writing it unless the team already
 // stores it (or this ingest wrote it already).
 func (s *Store) storeBlock(ctx context.Context, w *worker, team core.TeamKey, written map[core.Hash]bool, touched map[*stream]bool, res *core.Ingested) error {
@@ -661,11 +707,11 @@ func (s *Store) storeBlock(ctx context.Context, w *worker, team core.TeamKey, wr
 	b.CRC = &crc
 	var entry *core.BlockEntry
 	if !written[b.Hash] {
-		known, err := s.Has(ctx, team, b.Hash)
-		if err != nil {
-			return err
-		}
-		if !known {
+		// w.exists was looked up as the block was read; a block another
+		// ingest writes meanwhile is written here too, and Commit keeps
+		// one (the other record is garbage for compaction).
+		if !w.exists {
+			var err error
 			if entry, err = s.writeBlock(w, team.TeamID, b.Hash, w.n, touched); err != nil {
 				return err
 			}

@@ -338,3 +338,80 @@ func TestIngestRecordsCRC(t *testing.T) {
 		}
 	}
 }
+
+// TestReingestTakesIndexedCVs: re-ingesting blocks that a finalized file
+// held at the same offsets (their CVs saved) takes the CVs and CRCs from
+// the index instead of computing them, with the same result; at another
+// offset they are computed.
+func TestReingestTakesIndexedCVs(t *testing.T) {
+	ts := openTestStore(t)
+	team := chunktest.Team("A")
+	ctx := context.Background()
+	data := chunktest.Data(9, 4*testBlockSize+100)
+	first := chunktest.Put(t, ts.env(), team, data, len(data))
+	// As FinalizeFile does: save each block's CVs at its offset.
+	if err := ts.env().Meta.Update(ctx, func(tx core.Tx) error {
+		for _, b := range first {
+			if b.CVs == nil {
+				continue // a short last block: its digest part is read back
+			}
+			if err := tx.PutBlockCVs(team.TeamID, b.Hash, b.Off, b.CVs); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := ts.Stats(ctx)
+	again, err := ts.Ingest(ctx, team, 0, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := ts.Stats(ctx)
+	if after.PhysicalBytes != before.PhysicalBytes {
+		t.Fatalf("a re-ingest wrote %d bytes", after.PhysicalBytes-before.PhysicalBytes)
+	}
+	for i, b := range again.Blocks {
+		if again.New[i] != nil || b.Hash != first[i].Hash || *b.CRC != *first[i].CRC || len(b.CVs) != len(first[i].CVs) {
+			t.Fatalf("block %d: %+v, first %+v", i, b, first[i])
+		}
+		for j := range b.CVs {
+			if b.CVs[j] != first[i].CVs[j] {
+				t.Fatalf("block %d CV %d differs", i, j)
+			}
+		}
+	}
+	if err := ts.env().Meta.Update(ctx, func(tx core.Tx) error { return ts.Commit(tx, team, again) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ts.Digest(ctx, team, again.Blocks); err != nil || got != core.Hash(blake3.Sum256(data)) {
+		t.Fatalf("digest %s, %v", got, err)
+	}
+	// The CVs really come from the index: altered there, they come back
+	// altered (the index is the server's own, so it is trusted).
+	marked := append([]core.Hash{}, first[0].CVs...)
+	marked[0][0] ^= 0xff
+	if err := ts.env().Meta.Update(ctx, func(tx core.Tx) error { return tx.PutBlockCVs(team.TeamID, first[0].Hash, 0, marked) }); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := ts.Ingest(ctx, team, 0, bytes.NewReader(data[:testBlockSize])); err != nil || in.Blocks[0].CVs[0] != marked[0] {
+		t.Fatalf("re-ingest did not take the indexed CVs: %v", err)
+	}
+	if err := ts.env().Meta.Update(ctx, func(tx core.Tx) error { return tx.PutBlockCVs(team.TeamID, first[0].Hash, 0, first[0].CVs) }); err != nil {
+		t.Fatal(err)
+	}
+	// Shifted by one block: the same blocks at other offsets (no saved
+	// CVs there) get CVs computed for their place.
+	shifted := append(append([]byte{}, data[:testBlockSize]...), data...)
+	in, err := ts.Ingest(ctx, team, 0, bytes.NewReader(shifted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.env().Meta.Update(ctx, func(tx core.Tx) error { return ts.Commit(tx, team, in) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ts.Digest(ctx, team, in.Blocks); err != nil || got != core.Hash(blake3.Sum256(shifted)) {
+		t.Fatalf("shifted digest %s, %v", got, err)
+	}
+}

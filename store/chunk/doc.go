@@ -35,11 +35,14 @@
 //     file's block list, so a file's digest (what b3sum prints) is
 //     assembled at finalize from them and the last block alone.
 //
-// Write path (Ingest): read a block, compute its address and chaining
-// values (two goroutines), skip it if the team stores it, else encode,
-// append one record per shard to its stream (in parallel, O_DIRECT where
-// the file system allows), and at the end of the ingest fsync every
-// touched stream once (group commit). Nothing is referenced until the
+// Write path (Ingest): read a block and compute its address, then look it
+// up (one read transaction): a block the team stores at an offset where a
+// finalized file held it takes its chaining values and CRC-32 from the
+// index; any other gets them computed by the CV stage (another goroutine,
+// overlapping the next block's read and hash). A block the team does not
+// store is then encoded and one record per shard appended to its stream
+// (in parallel, O_DIRECT where the file system allows), and at the end of
+// the ingest every touched stream is fsynced once (group commit). Nothing is referenced until the
 // caller's metadata transaction runs Commit: a crash before that leaves
 // unreferenced records (garbage), never a reference to missing data.
 //

@@ -39,6 +39,7 @@ Usage:
   haul serve   [--config FILE] [--listen ADDR] [--data DIR]   run the appliance
   haul admin   <command> [--config FILE] [--data DIR] ...      operate on a stopped server's data
   haul fsck    [--repair] [--rebuild-index] [--data DIR]      verify every stored block (server stopped)
+  haul tls ca  [--data DIR]                                    print the local CA's certificate (tls.mode = "self_signed") for clients to trust
   haul version                                                 print the version
 
 Admin commands (run them while the server is stopped):
@@ -72,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return admin(args[1:], stdout, stderr)
 	case "fsck":
 		return fsck(args[1:], stdout, stderr)
+	case "tls":
+		return tlsCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "haul", version)
 		return nil
@@ -229,11 +232,21 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w (is another haul running? change server.listen or --listen)", cfg.Server.Listen, err)
 	}
+	if cfg.TLS.Mode != httpd.TLSOff {
+		tlsLn, stopTLS, err := serveTLS(ctx, cfg, app.svc, ln, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopTLS()
+		ln = tlsLn
+	}
 	srv := httpd.New(httpd.Deps{
 		Service: app.svc, Logger: log,
 		Ready: func(ctx context.Context) error { return app.db.View(ctx, func(core.Tx) error { return nil }) },
 		Config: httpd.Config{
 			PublicURL: cfg.Server.PublicURL, PortalDomain: cfg.Server.PortalDomain, TrustedProxies: cfg.TrustedProxyNets(), MetricsToken: cfg.Metrics.Token,
+			HSTS:        cfg.TLS.Mode != httpd.TLSOff && cfg.TLS.HSTS,
 			ReadTimeout: cfg.Server.ReadHeaderTimeout.Duration, IdleTimeout: cfg.Server.IdleTimeout.Duration, Version: version,
 		},
 	})

@@ -533,14 +533,22 @@ func (s *Service) UpdatePortal(ctx context.Context, p *Principal, id string, r P
 	if err != nil {
 		return nil, err
 	}
-	var out Portal
+	var (
+		out  Portal
+		gone string // a subdomain that stopped taking uploads
+	)
 	err = s.store.Update(ctx, func(tx Tx) error {
+		gone = ""
 		pt, a, err := s.portalFor(tx, op, p, id)
 		if err != nil {
 			return err
 		}
+		before := *pt
 		if err := s.applyPortal(tx, op, a.team, pt, &r, h); err != nil {
 			return err
+		}
+		if before.Subdomain != pt.Subdomain || (s.portalAccepts(op, &before) == nil && s.portalAccepts(op, pt) != nil) {
+			gone = before.Subdomain
 		}
 		pt.UpdatedAt = s.now()
 		if err := s.putPortal(tx, op, pt); err != nil {
@@ -552,18 +560,42 @@ func (s *Service) UpdatePortal(ctx context.Context, p *Principal, id string, r P
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	s.portalHostGone(gone)
 	return &out, nil
+}
+
+// portalHostGone tells the HTTPS layer a subdomain stopped taking uploads.
+func (s *Service) portalHostGone(sub string) {
+	if sub != "" && s.hostGone != nil {
+		s.hostGone(sub)
+	}
+}
+
+// PortalHostAllowed says whether a certificate may be issued for a portal
+// subdomain: an existing portal that accepts uploads (HTTPS on-demand
+// certificates ask this at the first handshake).
+func (s *Service) PortalHostAllowed(ctx context.Context, sub string) error {
+	const op = "portal.host"
+	return Wrap(op, s.store.View(ctx, func(tx Tx) error {
+		pt, err := tx.PortalBySubdomain(strings.ToLower(sub))
+		if err != nil {
+			return err
+		}
+		return s.portalAccepts(op, pt)
+	}))
 }
 
 // DeletePortal removes a portal, its form and its branding (owner,
 // admins); packages received through it stay.
 func (s *Service) DeletePortal(ctx context.Context, p *Principal, id string) error {
 	const op = "portal.delete"
+	var gone string
 	err := s.store.Update(ctx, func(tx Tx) error {
 		pt, _, err := s.portalFor(tx, op, p, id)
 		if err != nil {
 			return err
 		}
+		gone = pt.Subdomain
 		for _, asset := range []string{pt.LogoAsset, pt.BackgroundAsset} {
 			if asset != "" {
 				if err := tx.DeleteAsset(asset); err != nil && !Is(err, NotFound) {
@@ -581,6 +613,9 @@ func (s *Service) DeletePortal(ctx context.Context, p *Principal, id string) err
 		}
 		return s.event(tx, p, Event{TeamID: pt.TeamID, Type: EvPortalDeleted, TargetID: pt.ID, Details: map[string]string{"subdomain": pt.Subdomain}})
 	})
+	if err == nil {
+		s.portalHostGone(gone)
+	}
 	return Wrap(op, err)
 }
 

@@ -52,6 +52,10 @@ type Deps struct {
 	// Space checks free space for upload reservations; nil means Chunks
 	// if it implements SpaceChecker (store/chunk.Store does), else none.
 	Space SpaceChecker
+	// PortalHostGone, when set, is told (after the change is committed) a
+	// portal subdomain that no longer takes uploads: renamed away,
+	// deactivated or deleted. HTTPS evicts its certificate.
+	PortalHostGone func(subdomain string)
 }
 
 // Service holds haul's use cases. Every exported method that acts for
@@ -79,6 +83,7 @@ type Service struct {
 	portalGuesses  *Limiter  // wrong access codes per portal and address
 	formResponses  *Limiter  // form responses per portal and address
 	zips           zipCaches // finalized packages' zip layouts
+	hostGone       func(subdomain string)
 }
 
 // orDefault replaces a zero or negative setting with its default.
@@ -119,6 +124,7 @@ func NewService(d Deps) *Service {
 		publicURL: strings.TrimRight(d.PublicURL, "/"), linkBase: strings.TrimRight(cmp.Or(d.DownloadURL, d.PublicURL), "/"), uploads: d.Uploads.withDefaults(), now: func() time.Time { return now().UTC().Truncate(time.Millisecond) },
 		ipLimit:        NewLimiter(a.LoginIPBurst, a.LoginIPPerMinute),
 		accountLimit:   NewLimiter(a.LoginAccountBurst, a.LoginAccountPerMinute),
+		hostGone:       d.PortalHostGone,
 		linkGuesses:    NewLimiter(linkGuessBurst, linkGuessPerMinute),
 		linkAllGuesses: NewLimiter(linkAllGuessBurst, linkAllGuessPerMinute),
 		linkOpens:      NewLimiter(linkOpenBurst, linkOpenPerMinute),
@@ -126,6 +132,10 @@ func NewService(d Deps) *Service {
 		formResponses:  NewLimiter(formResponsesBurst, formResponsesPerMinute),
 	}
 }
+
+// OnPortalHostGone sets the PortalHostGone hook (HTTPS is set up after
+// the Service).
+func (s *Service) OnPortalHostGone(fn func(subdomain string)) { s.hostGone = fn }
 
 // Keys returns the signing keyring.
 func (s *Service) Keys() *Keyring { return s.keys }

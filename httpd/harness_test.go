@@ -76,6 +76,12 @@ type envOptions struct {
 	// chunkFS is the chunk store's file layer (nil: the real one), for
 	// tests that hold or fail its operations.
 	chunkFS chunk.FS
+	// serveOn, when set, turns the test listener into the one served
+	// (HTTPS) and gives the public URL; client then talks to it.
+	serveOn func(ln net.Listener) (net.Listener, string)
+	client  *http.Client
+	// svcHook is given the Service once it exists (HTTPS decisions).
+	svcHook func(*core.Service)
 }
 
 func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
@@ -105,6 +111,10 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
+	var served net.Listener = ln
+	if o.serveOn != nil {
+		served, url = o.serveOn(ln)
+	}
 	chunks, err := chunk.Open(chunk.Config{Dirs: []string{t.TempDir()}, BlockSize: 64 << 10, DataShards: 4, ParityShards: 2, Logger: log, FS: o.chunkFS}, db)
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +122,9 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	t.Cleanup(func() { chunks.Close() })
 	svc := core.NewService(core.Deps{Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth, Uploads: o.uploads,
 		Space: o.space, Now: o.now})
+	if o.svcHook != nil {
+		o.svcHook(svc)
+	}
 	boot, err := svc.Bootstrap(ctx, core.BootstrapRequest{TeamName: "Studio", OwnerEmail: ownerEmail, OwnerPassword: ownerPassword})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +134,7 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	cfg.Version = "test"
 	srv := httpd.New(httpd.Deps{Config: cfg, Service: svc, Logger: log})
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
+	go func() { done <- srv.Serve(ctx, served, 5*time.Second) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -131,8 +144,11 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 			t.Errorf("closing db: %v", err)
 		}
 	})
-	return &env{t: t, URL: url, TeamID: boot.TeamID, Svc: svc, Meta: db, Chunks: chunks, Hasher: hasher, Logs: logs,
-		client: &http.Client{Timeout: 30 * time.Second}}
+	client := o.client
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &env{t: t, URL: url, TeamID: boot.TeamID, Svc: svc, Meta: db, Chunks: chunks, Hasher: hasher, Logs: logs, client: client}
 }
 
 // resp is a decoded answer.

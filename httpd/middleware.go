@@ -67,6 +67,9 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 		id = core.NewID()
 	}
 	c.Set(fiber.HeaderXRequestID, id)
+	if s.cfg.HSTS && c.Context().IsTLS() {
+		c.Set(fiber.HeaderStrictTransportSecurity, "max-age=31536000")
+	}
 	c.Locals(localRequestID, id)
 	ip := s.clientIP(c)
 	c.Locals(localClientIP, ip)

@@ -31,6 +31,8 @@ type Config struct {
 	// PortalDomain is the parent domain of portal pages:
 	// <subdomain>.<PortalDomain> serves that portal's upload page.
 	PortalDomain string
+	// HSTS sends Strict-Transport-Security on HTTPS responses.
+	HSTS bool
 }
 
 // Deps are what the Server needs.

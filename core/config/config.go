@@ -135,6 +135,12 @@ type TLS struct {
 	Email string `toml:"email"`
 	// CAURL is the ACME directory URL; empty means Let's Encrypt.
 	CAURL string `toml:"ca_url"`
+	// CARoot is a PEM file of the roots the ACME directory's own HTTPS
+	// certificate chains to (a private CA); empty means the system's.
+	CARoot string `toml:"ca_root"`
+	// Agreed accepts the ACME CA's subscriber agreement (required for
+	// mode acme).
+	Agreed bool `toml:"agreed"`
 	// CertFile is the PEM certificate chain for mode files.
 	CertFile string `toml:"cert_file"`
 	// KeyFile is the PEM private key for mode files.

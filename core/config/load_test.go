@@ -244,12 +244,12 @@ func TestListenDefault(t *testing.T) {
 	}{
 		{"tls off", "", nil, ":8080"},
 		{"tls off, listen in file", "[server]\nlisten = \":9000\"\n", nil, ":9000"},
-		{"acme from env", "", []string{"HAUL_TLS_MODE=acme"}, ":443"},
+		{"acme from env", "", []string{"HAUL_TLS_MODE=acme", "HAUL_TLS_AGREED=true"}, ":443"},
 		{"self_signed from file", "[tls]\nmode = \"self_signed\"\n", nil, ":443"},
 		{"files from file", "[tls]\nmode = \"files\"\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n", nil, ":443"},
-		{"tls on, listen in file", "[server]\nlisten = \":8443\"\n[tls]\nmode = \"acme\"\n", nil, ":8443"},
-		{"tls on, default value written in file", "[server]\nlisten = \":8080\"\n[tls]\nmode = \"acme\"\n", nil, ":8080"},
-		{"tls on, listen in env", "[tls]\nmode = \"acme\"\n", []string{"HAUL_SERVER_LISTEN=:8443"}, ":8443"},
+		{"tls on, listen in file", "[server]\nlisten = \":8443\"\n[tls]\nmode = \"acme\"\nagreed = true\n", nil, ":8443"},
+		{"tls on, default value written in file", "[server]\nlisten = \":8080\"\n[tls]\nmode = \"acme\"\nagreed = true\n", nil, ":8080"},
+		{"tls on, listen in env", "[tls]\nmode = \"acme\"\nagreed = true\n", []string{"HAUL_SERVER_LISTEN=:8443"}, ":8443"},
 		{"tls turned off by env", "[tls]\nmode = \"acme\"\n", []string{"HAUL_TLS_MODE=off"}, ":8080"},
 	}
 	for _, tt := range tests {

@@ -78,6 +78,9 @@ func (c *Config) Validate() error {
 		v.requiredFor("tls.cert_file", t.CertFile, "tls.mode is files")
 		v.requiredFor("tls.key_file", t.KeyFile, "tls.mode is files")
 	}
+	if t.Mode == "acme" && !t.Agreed {
+		v.addf("tls.agreed", "set tls.agreed = true to accept the ACME CA's subscriber agreement (Let's Encrypt's by default)")
+	}
 
 	st := c.Storage
 	seen := map[string]bool{}

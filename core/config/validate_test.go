@@ -26,6 +26,7 @@ func TestValidate(t *testing.T) {
 		want   string // "" means valid
 	}{
 		{"tls mode", func(c *Config) { c.TLS.Mode = "acmee" }, `tls.mode: "acmee" is not one of off, acme, self_signed, files`},
+		{"acme without agreement", func(c *Config) { c.TLS.Mode = "acme" }, `tls.agreed: set tls.agreed = true`},
 		{"listen without port", func(c *Config) { c.Server.Listen = "localhost" }, `server.listen: "localhost" is not host:port`},
 		{"listen bad port", func(c *Config) { c.Server.Listen = ":99999" }, `server.listen: ":99999" is not host:port`},
 		{"listen ipv6", func(c *Config) { c.Server.Listen = "[::1]:8080" }, ""},

@@ -92,6 +92,16 @@ func TestServeSelfSigned(t *testing.T) {
 	if res.StatusCode != http.StatusPermanentRedirect || !strings.HasPrefix(res.Header.Get("Location"), "https://") {
 		t.Fatalf("plain HTTP: %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
+	// Reached at its address (no server name sent): a certificate for the
+	// address.
+	ipClient := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots()}}}
+	ipRes, err := ipClient.Get("https://127.0.0.1" + strings.TrimPrefix(p.url, "https://localhost") + "/healthz")
+	if err == nil {
+		ipRes.Body.Close()
+	}
+	if err != nil || ipRes.StatusCode != 200 {
+		t.Fatalf("by address: %v", err)
+	}
 	// TLS 1.1 is refused.
 	if _, err := tls.Dial("tcp", strings.TrimPrefix(p.url, "https://"), &tls.Config{RootCAs: roots(), MaxVersion: tls.VersionTLS11, ServerName: "localhost"}); err == nil {
 		t.Fatal("a TLS 1.1 handshake succeeded")

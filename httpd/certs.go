@@ -272,13 +272,21 @@ func (c *Certs) Stop() {
 // selfSigned mints (once per name) a leaf certificate of the local CA.
 func (c *Certs) selfSigned(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := strings.ToLower(hello.ServerName)
-	if name == "" && len(c.opt.Hosts) > 0 {
-		name = c.opt.Hosts[0]
-	}
-	if ip := net.ParseIP(name); ip == nil {
-		if err := c.decide(hello.Context(), name); err != nil {
+	if name == "" {
+		// A client connecting to an address sends no name (a LAN box
+		// reached at https://192.168.1.10): the certificate is for the
+		// address it connected to.
+		if hello.Conn == nil {
+			return nil, errors.New("tls: no server name and no connection")
+		}
+		host, _, err := net.SplitHostPort(hello.Conn.LocalAddr().String())
+		if err != nil {
 			return nil, err
 		}
+		return c.ca.leaf(host)
+	}
+	if err := c.decide(hello.Context(), name); err != nil {
+		return nil, err
 	}
 	return c.ca.leaf(name)
 }

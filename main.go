@@ -25,6 +25,7 @@ import (
 
 	"haul/core"
 	"haul/core/config"
+	"haul/core/notify"
 	"haul/httpd"
 	"haul/store/chunk"
 	"haul/store/meta"
@@ -180,8 +181,19 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOpt
 	a := cfg.Auth
 	hasher := core.NewHasher(core.HashParams{MemoryKiB: uint32(a.Argon2MemoryKiB), Time: uint32(a.Argon2Time), Threads: uint8(a.Argon2Threads)}, a.MaxConcurrentHashes)
 	hasher.SetMaxWait(a.HashMaxWait.Duration)
+	var mailer core.Mailer
+	if m := cfg.Mail; m.SMTPHost != "" {
+		sender, err := notify.NewSender(notify.SMTP{Host: m.SMTPHost, Port: m.SMTPPort, TLS: m.SMTPTLS, Username: m.Username, Password: m.Password, From: m.From})
+		if err != nil {
+			chunks.Close()
+			db.Close()
+			return nil, fmt.Errorf("[mail]: %w", err)
+		}
+		mailer = sender
+	}
 	svc := core.NewService(core.Deps{
-		Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL, DownloadURL: cfg.DownloadURL(),
+		Mailer: mailer,
+		Store:  db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL, DownloadURL: cfg.DownloadURL(),
 		Uploads: core.UploadConfig{DefaultExpiryDays: cfg.Retention.DefaultExpiryDays},
 		Auth: core.AuthConfig{
 			TokenTTL: a.TokenTTL.Duration, SessionTTL: a.SessionTTL.Duration, InviteTTL: a.InviteTTL.Duration,
@@ -261,7 +273,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		func(ctx context.Context) { app.chunks.RunGC(ctx, gcThreshold, gcEvery) },
 		func(ctx context.Context) { app.db.RunSnapshots(ctx, cfg.ChunkDirs(), snapshotEvery, 2) },
 		func(ctx context.Context) { serveAdminSocket(ctx, cfg.Server.DataDir, app.db, log) },
+		func(ctx context.Context) { app.svc.RunOutbox(ctx, outboxEvery) },
 	)
+	if app.svc.MailOff() {
+		log.Info("mail is off: set [mail] smtp_host to send links, notifications and invitations by email")
+	}
 	defer stopLoops()
 
 	log.Info("storage", "layout", cfg.StorageSummary())
@@ -281,6 +297,7 @@ const (
 	snapshotEvery     = 6 * time.Hour    // metadata snapshots into every data directory
 	expiryEvery       = 10 * time.Minute // packages past their expiry turn expired, their data released
 	abandonedEvery    = 30 * time.Minute // uploads idle for retention.abandoned_upload_hours are dropped
+	outboxEvery       = 15 * time.Second // mails due for a retry
 )
 
 // runLoops starts each Run-style function in its own goroutine with a

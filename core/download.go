@@ -152,11 +152,15 @@ func (s *Service) DownloadURL(ctx context.Context, auth PackageAuth, packageID, 
 		}
 		act.Counted = true
 		s.transition(act, StateStarted)
-		return tx.PutActivity(act)
+		if err := tx.PutActivity(act); err != nil {
+			return err
+		}
+		return s.firstDownloadMail(tx, pk, l.Email)
 	})
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	s.wakeOutbox()
 	now := s.now()
 	exp := now.Add(s.uploads.URLLifetime)
 	if until.Before(exp) {

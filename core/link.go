@@ -43,6 +43,8 @@ type Link struct {
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	AccessedAt time.Time `json:"accessed_at,omitzero"`
+	// NotifiedAt is when the link's mail was queued (once).
+	NotifiedAt time.Time `json:"notified_at,omitzero"`
 }
 
 // EffectiveExpiry is when the link stops working: its own expiry, but
@@ -149,6 +151,15 @@ func (s *Service) CreateLink(ctx context.Context, auth PackageAuth, packageID st
 		if err := s.addLink(tx, pk, l); err != nil {
 			return err
 		}
+		if l.Email != "" && pk.State == PackageFinalized { // else at finalize
+			base, _, err := s.packageMailData(tx, pk)
+			if err != nil {
+				return err
+			}
+			if err := s.mailLink(tx, pk, l, base); err != nil {
+				return err
+			}
+		}
 		out = linkView(l, pk)
 		return s.event(tx, nil, Event{TeamID: pk.TeamID, Type: EvLinkCreated, TargetID: l.ID, ActorUserID: c.UID, Via: "package_token",
 			Details: map[string]string{"package_id": pk.ID, "email": l.Email}})
@@ -156,6 +167,7 @@ func (s *Service) CreateLink(ctx context.Context, auth PackageAuth, packageID st
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	s.wakeOutbox()
 	return &out, nil
 }
 

@@ -57,6 +57,9 @@ type Package struct {
 	CCRecipients  []string `json:"cc_recipients,omitempty"`
 	FormDataID    string   `json:"form_data_id,omitempty"`
 	FormEmailBody string   `json:"form_email_body,omitempty"`
+	// FirstDownloadAt is when a link's download first started (the
+	// sender is told once).
+	FirstDownloadAt time.Time `json:"first_download_at,omitzero"`
 }
 
 // FileState is new (being uploaded) or finalized (its blocks recorded).
@@ -881,8 +884,11 @@ func (s *Service) FinalizePackage(ctx context.Context, auth PackageAuth, package
 			return err
 		}
 		// Links made while the package was new are active from now on
-		// (Link.Active); each recipient gets one.
+		// (Link.Active); each recipient gets one, and the mails go out.
 		if err := s.recipientLinks(tx, pk, c.UID); err != nil {
+			return err
+		}
+		if err := s.finalizeMails(tx, pk); err != nil {
 			return err
 		}
 		out = PackageView{Package: *pk}
@@ -891,6 +897,7 @@ func (s *Service) FinalizePackage(ctx context.Context, auth PackageAuth, package
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	s.wakeOutbox()
 	return &out, nil
 }
 

@@ -52,6 +52,10 @@ type Deps struct {
 	// Space checks free space for upload reservations; nil means Chunks
 	// if it implements SpaceChecker (store/chunk.Store does), else none.
 	Space SpaceChecker
+	// Mailer sends mail; nil means mail is off (nothing is queued).
+	Mailer Mailer
+	// Outbox tunes mail retries; zero fields take their defaults.
+	Outbox OutboxConfig
 	// PortalHostGone, when set, is told (after the change is committed) a
 	// portal subdomain that no longer takes uploads: renamed away,
 	// deactivated or deleted. HTTPS evicts its certificate.
@@ -84,6 +88,9 @@ type Service struct {
 	formResponses  *Limiter  // form responses per portal and address
 	zips           zipCaches // finalized packages' zip layouts
 	hostGone       func(subdomain string)
+	mailer         Mailer
+	outbox         OutboxConfig
+	outboxWake     chan struct{} // wakes RunOutbox
 }
 
 // orDefault replaces a zero or negative setting with its default.
@@ -125,6 +132,9 @@ func NewService(d Deps) *Service {
 		ipLimit:        NewLimiter(a.LoginIPBurst, a.LoginIPPerMinute),
 		accountLimit:   NewLimiter(a.LoginAccountBurst, a.LoginAccountPerMinute),
 		hostGone:       d.PortalHostGone,
+		mailer:         d.Mailer,
+		outbox:         d.Outbox.withDefaults(),
+		outboxWake:     make(chan struct{}, 1),
 		linkGuesses:    NewLimiter(linkGuessBurst, linkGuessPerMinute),
 		linkAllGuesses: NewLimiter(linkAllGuessBurst, linkAllGuessPerMinute),
 		linkOpens:      NewLimiter(linkOpenBurst, linkOpenPerMinute),

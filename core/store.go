@@ -37,6 +37,7 @@ type Tx interface {
 	PortalTx
 	AssetTx
 	FormTx
+	OutboxTx
 }
 
 // TeamTx stores teams. Team subdomains are unique.

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"haul/core/notify"
 	"strings"
 	"time"
 )
@@ -217,7 +218,8 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, teamID string, re
 	now := s.now()
 	inv := &Invitation{Token: token, ExpiresAt: now.Add(s.auth.InviteTTL), URL: strings.TrimRight(s.publicURL, "/") + "/invitations/" + token}
 	err = s.store.Update(ctx, func(tx Tx) error {
-		if _, err := s.authorize(tx, op, p, teamID, ActMemberAdd); err != nil {
+		a, err := s.authorize(tx, op, p, teamID, ActMemberAdd)
+		if err != nil {
 			return err
 		}
 		u, err := tx.UserByEmail(email)
@@ -247,12 +249,17 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, teamID string, re
 			return err
 		}
 		inv.Member = v
+		if err := s.enqueueMail(tx, teamID, m.ID, notify.Data{Kind: notify.KindInvitation, To: []string{email}, TeamName: a.team.Name,
+			Sender: p.User.Email, LinkURL: inv.URL, Expiry: inv.ExpiresAt}); err != nil {
+			return err
+		}
 		return s.event(tx, p, Event{TeamID: teamID, Type: EvMemberInvited, TargetID: m.ID,
 			Details: map[string]string{"email": email, "role": string(req.Role)}})
 	})
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	s.wakeOutbox()
 	return inv, nil
 }
 

@@ -45,6 +45,7 @@ func (s *Server) routeTable() []route {
 		{"PUT", "/v1/teams/:team_id/members/:member_id", "user", "Change a member's role.", a(s.updateMember)},
 		{"DELETE", "/v1/teams/:team_id/members/:member_id", "user", "Remove a member; their API keys stop working.", a(s.removeMember)},
 		{"GET", "/v1.1/teams/:team_id/events", "user", "The team's events, newest first; sort=created_at for oldest first (owner, admin).", a(s.listEvents)},
+		{"GET", "/v1/teams/:team_id/mail_deliveries", "user", "The team's outgoing mails, newest first (state=pending, sent or failed; failed ones say why) (owner, admin).", a(s.listDeliveries)},
 		{"GET", "/v1/system/storage", "user", "Storage figures: capacity, physical and logical bytes, dedup, geometry, scrub, repairs (owner, admin).", a(s.systemStorage)},
 		{"GET", "/v1.1/teams/:team_id/activities", "user", "The team's transfer activities (uploads, links, downloads), newest first; filters activity_types[], activity_states[], package_id, teamspaces[], portals[], created_at_start, created_at_end; sort=created_at for oldest first (owner, admin).", a(s.listActivities)},
 		{"GET", "/v1/teams/:team_id/activities/:activity_id", "user", "One activity with its download records (file, range, bytes sent, client address) (owner, admin).", a(s.getActivity)},

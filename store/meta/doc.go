@@ -76,6 +76,10 @@
 //	asset/<id>                        core.Asset: a portal's logo or background image (≤ 2 MiB)
 //	form/<id>                         core.Form: a portal's metadata form
 //	formresp/<id>                     core.FormResponse: a sender's answers, with the form as answered
+//	out/<id>                          core.OutboxItem: a mail waiting to go out, sent or given up
+//	out_team/<team id>/<id>           list entry
+//	out_due/<16 hex digits of due Unix ns>/<id>
+//	                                  list entry while pending: key order is due order
 //
 // The schema version is the number of migrations applied to a data
 // directory, stored under sys/schema; SchemaVersion is the number this

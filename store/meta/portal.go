@@ -1,6 +1,11 @@
 package meta
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
 	"haul/core"
 )
 
@@ -103,4 +108,57 @@ func (t *tx) PutFormResponse(r *core.FormResponse) error {
 		return err
 	}
 	return t.put(op, key("formresp", r.ID), r, r.ID, nil, nil)
+}
+
+func (t *tx) Outbox(id string) (*core.OutboxItem, error) {
+	return get[core.OutboxItem](t, "meta.Outbox", "outbox item", key("out", id))
+}
+
+func (t *tx) PutOutbox(it *core.OutboxItem) error {
+	const op = "meta.PutOutbox"
+	if err := checkID(op, "id", it.ID); err != nil {
+		return err
+	}
+	old, err := prev[core.OutboxItem](t, op, key("out", it.ID))
+	if err != nil {
+		return err
+	}
+	return t.put(op, key("out", it.ID), it, it.ID, outboxEntries(old), outboxEntries(it))
+}
+
+// outboxEntries: the team's list, and, while pending, the due index
+// (due time as 16 hex digits of Unix nanoseconds, so key order is time
+// order).
+func outboxEntries(it *core.OutboxItem) []entry {
+	if it == nil {
+		return nil
+	}
+	out := []entry{{key: key("out_team", it.TeamID, it.ID)}}
+	if it.State == core.OutboxPending {
+		out = append(out, entry{key: key("out_due", fmt.Sprintf("%016x", it.Due.UnixNano()), it.ID)})
+	}
+	return out
+}
+
+func (t *tx) DueOutbox(now time.Time, limit int) ([]*core.OutboxItem, error) {
+	p := prefix("out_due")
+	it := t.iterator(p, false, false)
+	defer it.Close()
+	var ids []string
+	edge := fmt.Sprintf("%016x", now.UnixNano())
+	for it.Seek(p); it.Valid() && len(ids) < limit; it.Next() {
+		rest := string(it.Item().Key()[len(p):])
+		due, id, ok := strings.Cut(rest, "/")
+		if !ok || due > edge {
+			break
+		}
+		ids = append(ids, id)
+	}
+	return records[core.OutboxItem](t, "meta.DueOutbox", "outbox item", "out", ids)
+}
+
+func (t *tx) TeamOutbox(teamID string) ([]*core.OutboxItem, error) {
+	ids := t.listed(prefix("out_team", teamID))
+	slices.Reverse(ids)
+	return records[core.OutboxItem](t, "meta.TeamOutbox", "outbox item", "out", ids)
 }

@@ -155,6 +155,9 @@ func (s *Service) DownloadURL(ctx context.Context, auth PackageAuth, packageID, 
 		if err := tx.PutActivity(act); err != nil {
 			return err
 		}
+		if err := s.fireWebhooks(tx, HookPackageDownloaded, pk, l); err != nil {
+			return err
+		}
 		return s.firstDownloadMail(tx, pk, l.Email)
 	})
 	if err != nil {

@@ -119,6 +119,9 @@ func (s *Service) ExpirePackages(ctx context.Context, now time.Time) (int, error
 			if err := tx.PutPackage(pk); err != nil {
 				return err
 			}
+			if err := s.fireWebhooks(tx, HookPackageExpired, pk, nil); err != nil {
+				return err
+			}
 			did = true
 			return s.event(tx, nil, Event{TeamID: pk.TeamID, Type: EvPackageExpired, TargetID: pk.ID, Via: "system",
 				Details: map[string]string{"name": pk.Name, "expiry": pk.Expiry.Format(time.RFC3339)}})
@@ -132,6 +135,7 @@ func (s *Service) ExpirePackages(ctx context.Context, now time.Time) (int, error
 		if did {
 			expired++
 			s.releasePackage(c.id)
+			s.wakeOutbox()
 		}
 		if err := s.releasePackageRefs(ctx, tk, c.id); err != nil {
 			return expired, Wrap(op, err)

@@ -380,6 +380,9 @@ func (s *Service) OpenLink(ctx context.Context, req OpenLinkRequest) (*OpenedLin
 		if err := s.moveActivity(tx, l.ActivityID, StateStarted); err != nil {
 			return err
 		}
+		if err := s.fireWebhooks(tx, HookLinkAccessed, pk, l); err != nil {
+			return err
+		}
 		dl := &Activity{ID: NewID(), TeamID: pk.TeamID, Type: ActivityDownload, PackageID: pk.ID, LinkID: l.ID,
 			TeamspaceID: pk.TeamspaceID, PortalID: pk.PortalID, Email: l.Email, ClientIP: req.ClientIP}
 		s.transition(dl, StatePending)
@@ -395,6 +398,7 @@ func (s *Service) OpenLink(ctx context.Context, req OpenLinkRequest) (*OpenedLin
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	s.wakeOutbox()
 	return &out, nil
 }
 

@@ -202,6 +202,8 @@ const (
 	EvPortalUpdated        = "portal.updated"
 	EvPortalDeleted        = "portal.deleted"
 	EvPortalPackageCreated = "portal.package_created"
+	EvWebhookCreated       = "webhook.created"
+	EvWebhookDeleted       = "webhook.deleted"
 )
 
 // SigningKey is one HMAC key of the keyring that signs tokens and URLs.

@@ -2,26 +2,30 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"haul/core/notify"
 )
 
-// OutboxItem is one message waiting to go out (a mail), kept in the
+// OutboxItem is one message waiting to go out (a mail or a webhook
+// delivery), kept in the
 // metadata store from the transaction that caused it until it is sent or
 // given up: nothing is lost across a restart, and a failed send is tried
 // again with backoff.
 type OutboxItem struct {
 	ID        string       `json:"id"`
 	TeamID    string       `json:"team_id"`
-	Kind      string       `json:"kind"`  // "mail"
+	Kind      string       `json:"kind"`  // "mail" or "webhook"
 	State     string       `json:"state"` // pending, sent, failed
 	Due       time.Time    `json:"due"`
 	Attempts  int          `json:"attempts"`
 	LastError string       `json:"last_error,omitempty"`
 	Mail      *notify.Mail `json:"mail,omitempty"`
+	Hook      *HookOut     `json:"hook,omitempty"`
 	// Subject names what the item is about (a package, a link), for the
 	// delivery list.
 	Subject   string    `json:"subject,omitempty"`
@@ -87,9 +91,6 @@ func (s *Service) enqueueMail(tx Tx, teamID, subject string, d notify.Data) erro
 // wakeOutbox tells the outbox worker to look for work now (after a
 // commit that may have queued some).
 func (s *Service) wakeOutbox() {
-	if s.mailer == nil {
-		return
-	}
 	select {
 	case s.outboxWake <- struct{}{}:
 	default:
@@ -113,11 +114,10 @@ func (s *Service) RunOutbox(ctx context.Context, every time.Duration) {
 }
 
 // SendDue sends the outbox's due items once, each marked sent, or
-// retried later with backoff, or failed after the last attempt.
+// retried later with backoff, or failed after its last attempt. Items go
+// out a few at a time, so one slow receiver does not hold up the rest.
 func (s *Service) SendDue(ctx context.Context) {
-	if s.mailer == nil {
-		return
-	}
+	const parallel = 8
 	for ctx.Err() == nil {
 		var due []*OutboxItem
 		if err := s.store.View(ctx, func(tx Tx) error {
@@ -131,11 +131,31 @@ func (s *Service) SendDue(ctx context.Context) {
 		if len(due) == 0 {
 			return
 		}
+		sem := make(chan struct{}, parallel)
+		var wg sync.WaitGroup
 		for _, it := range due {
-			err := s.mailer.Send(ctx, it.Mail)
-			s.settle(ctx, it, err)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				s.settle(ctx, it, s.sendOne(ctx, it))
+			}()
 		}
+		wg.Wait()
 	}
+}
+
+// sendOne makes one attempt at an item.
+func (s *Service) sendOne(ctx context.Context, it *OutboxItem) error {
+	switch {
+	case it.Hook != nil:
+		return s.deliverHook(ctx, it)
+	case it.Mail != nil && s.mailer != nil:
+		return s.mailer.Send(ctx, it.Mail)
+	case it.Mail != nil:
+		return errors.New("mail is off: set [mail] smtp_host")
+	}
+	return nil
 }
 
 // settle records the outcome of one send.
@@ -154,7 +174,7 @@ func (s *Service) settle(ctx context.Context, sent *OutboxItem, sendErr error) {
 		switch {
 		case sendErr == nil:
 			it.State, it.DoneAt, it.LastError = OutboxSent, now, ""
-		case it.Attempts >= cfg.MaxAttempts:
+		case it.Attempts >= cfg.MaxAttempts, it.Hook != nil && it.Attempts >= webhookMaxAttempts:
 			it.State, it.DoneAt, it.LastError = OutboxFailed, now, sendErr.Error()
 		default:
 			wait := cfg.RetryBase << min(it.Attempts-1, 20)
@@ -169,7 +189,7 @@ func (s *Service) settle(ctx context.Context, sent *OutboxItem, sendErr error) {
 		s.log.WarnContext(ctx, "recording a mail delivery", "id", sent.ID, "err", err)
 	}
 	if sendErr != nil {
-		s.log.WarnContext(ctx, "sending a mail failed; it will be tried again", "id", sent.ID, "to", strings.Join(sent.Mail.To, ","), "err", sendErr)
+		s.log.WarnContext(ctx, "an outgoing "+sent.Kind+" failed; it is tried again unless that was the last attempt", "id", sent.ID, "err", sendErr)
 	}
 }
 

@@ -329,12 +329,16 @@ func (s *Service) CreatePackage(ctx context.Context, p *Principal, teamID string
 		if err := tx.PutPackage(pk); err != nil {
 			return err
 		}
+		if err := s.fireWebhooks(tx, HookPackageCreated, pk, nil); err != nil {
+			return err
+		}
 		out = PackageView{Package: *pk, AccessToken: s.packageToken(pk, p.User.ID)}
 		return s.event(tx, p, Event{TeamID: teamID, Type: EvPackageCreated, TargetID: pk.ID, Details: map[string]string{"name": name}})
 	})
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	s.wakeOutbox()
 	return &out, nil
 }
 
@@ -889,6 +893,9 @@ func (s *Service) FinalizePackage(ctx context.Context, auth PackageAuth, package
 			return err
 		}
 		if err := s.finalizeMails(tx, pk); err != nil {
+			return err
+		}
+		if err := s.fireWebhooks(tx, HookPackageFinalized, pk, nil); err != nil {
 			return err
 		}
 		out = PackageView{Package: *pk}

@@ -59,9 +59,12 @@ type Portal struct {
 	TermsEnabled      bool           `json:"terms_of_service_enabled"`
 	Terms             TermsOfService `json:"terms_of_service"`
 	FormID            string         `json:"form_id,omitempty"`
-	CreatorUserID     string         `json:"creator_user_id"`
-	CreatedAt         time.Time      `json:"created_at"`
-	UpdatedAt         time.Time      `json:"updated_at"`
+	// CustomWebhooks are webhooks of the team that fire for this portal's
+	// packages (and then for no other's).
+	CustomWebhooks []string  `json:"custom_webhooks,omitempty"`
+	CreatorUserID  string    `json:"creator_user_id"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // NameFormat is a package-name rule: a regular expression the whole name
@@ -187,6 +190,7 @@ type PortalRequest struct {
 	NameFormat               *NameFormat
 	TermsEnabled             *bool
 	Terms                    *TermsOfService
+	CustomWebhooks           *[]string
 }
 
 // hashedSecrets are the request's secrets, hashed before the transaction
@@ -382,6 +386,22 @@ func (s *Service) applyPortal(tx Tx, op string, team *Team, pt *Portal, r *Porta
 	set(&pt.TermsEnabled, r.TermsEnabled)
 	if r.Terms != nil {
 		pt.Terms = *r.Terms
+	}
+	if r.CustomWebhooks != nil {
+		ids := []string{}
+		for _, id := range *r.CustomWebhooks {
+			w, err := tx.Webhook(id)
+			if Is(err, NotFound) || (err == nil && w.TeamID != team.ID) {
+				return Invalidf(op, "custom_webhooks", "custom_webhooks: %q is not a webhook of this team", id)
+			}
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+		pt.CustomWebhooks = ids
 	}
 	return s.checkPortal(op, pt)
 }

@@ -177,6 +177,9 @@ func (s *Service) CreatePortalPackage(ctx context.Context, p *Principal, portalI
 		if err := tx.PutPackage(pk); err != nil {
 			return err
 		}
+		if err := s.fireWebhooks(tx, HookPackageCreated, pk, nil); err != nil {
+			return err
+		}
 		exp := pk.Expiry.Add(tokenMargin)
 		out = PackageView{Package: *pk, AccessToken: s.keys.SignToken(Claims{Typ: "package", Sub: pk.ID, Lvl: "p", Exp: exp.Unix(), Iat: now.Unix()})}
 		return s.event(tx, nil, Event{TeamID: pk.TeamID, Type: EvPortalPackageCreated, TargetID: pk.ID, ActorEmail: sender, ClientIP: req.ClientIP,
@@ -185,6 +188,7 @@ func (s *Service) CreatePortalPackage(ctx context.Context, p *Principal, portalI
 	if err != nil {
 		return nil, Wrap(op, err)
 	}
+	s.wakeOutbox()
 	return &out, nil
 }
 

@@ -41,6 +41,9 @@ const (
 	// ActPortalManage creates, reads, changes and deletes portals and
 	// their forms and branding.
 	ActPortalManage Action = "portal.manage"
+	// ActWebhookManage creates, reads, changes and deletes custom webhooks
+	// and reads their delivery logs.
+	ActWebhookManage Action = "webhook.manage"
 )
 
 var (
@@ -74,6 +77,7 @@ var permissions = map[Action][]Role{
 	ActTeamBlockKey:      staff,
 	ActActivityList:      managers,
 	ActPortalManage:      managers,
+	ActWebhookManage:     integrators,
 }
 
 // describe says in words what an action is, for error messages.
@@ -97,6 +101,7 @@ var describe = map[Action]string{
 	ActTeamBlockKey:      "reading the team's block key (resume by content)",
 	ActActivityList:      "reading the team's transfer activities",
 	ActPortalManage:      "managing portals",
+	ActWebhookManage:     "managing webhooks",
 }
 
 // String describes the action in words.

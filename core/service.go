@@ -3,6 +3,7 @@ package core
 import (
 	"cmp"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -56,6 +57,9 @@ type Deps struct {
 	Mailer Mailer
 	// Outbox tunes mail retries; zero fields take their defaults.
 	Outbox OutboxConfig
+	// HookClient sends webhook deliveries; nil means one that follows no
+	// redirects (each attempt is bounded by webhookTimeout).
+	HookClient *http.Client
 	// PortalHostGone, when set, is told (after the change is committed) a
 	// portal subdomain that no longer takes uploads: renamed away,
 	// deactivated or deleted. HTTPS evicts its certificate.
@@ -91,6 +95,7 @@ type Service struct {
 	mailer         Mailer
 	outbox         OutboxConfig
 	outboxWake     chan struct{} // wakes RunOutbox
+	hookClient     *http.Client
 }
 
 // orDefault replaces a zero or negative setting with its default.
@@ -135,6 +140,7 @@ func NewService(d Deps) *Service {
 		mailer:         d.Mailer,
 		outbox:         d.Outbox.withDefaults(),
 		outboxWake:     make(chan struct{}, 1),
+		hookClient:     cmp.Or(d.HookClient, &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}),
 		linkGuesses:    NewLimiter(linkGuessBurst, linkGuessPerMinute),
 		linkAllGuesses: NewLimiter(linkAllGuessBurst, linkAllGuessPerMinute),
 		linkOpens:      NewLimiter(linkOpenBurst, linkOpenPerMinute),

@@ -38,6 +38,7 @@ type Tx interface {
 	AssetTx
 	FormTx
 	OutboxTx
+	WebhookTx
 }
 
 // TeamTx stores teams. Team subdomains are unique.

@@ -82,10 +82,10 @@ type envOptions struct {
 	client  *http.Client
 	// svcHook is given the Service once it exists (HTTPS decisions).
 	svcHook func(*core.Service)
-	// mailer sends mail (nil: mail off); the outbox runs while the env
-	// does, with outbox's retry settings.
-	mailer core.Mailer
-	outbox core.OutboxConfig
+	// mailer sends mail (nil: mail off); outbox tunes retries.
+	mailer     core.Mailer
+	outbox     core.OutboxConfig
+	hookClient *http.Client
 }
 
 func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
@@ -125,7 +125,7 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	}
 	t.Cleanup(func() { chunks.Close() })
 	svc := core.NewService(core.Deps{Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth, Uploads: o.uploads,
-		Space: o.space, Now: o.now, Mailer: o.mailer, Outbox: o.outbox})
+		Space: o.space, Now: o.now, Mailer: o.mailer, Outbox: o.outbox, HookClient: o.hookClient})
 
 	if o.svcHook != nil {
 		o.svcHook(svc)
@@ -149,11 +149,11 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 			t.Errorf("closing db: %v", err)
 		}
 	})
-	if o.mailer != nil { // stopped before the store closes (cleanups run last-first)
-		outboxDone := make(chan struct{})
-		go func() { defer close(outboxDone); svc.RunOutbox(ctx, 50*time.Millisecond) }()
-		t.Cleanup(func() { cancel(); <-outboxDone })
-	}
+	// The outbox (mail, webhooks) runs as under serve; it stops before the
+	// store closes (cleanups run last-first).
+	outboxDone := make(chan struct{})
+	go func() { defer close(outboxDone); svc.RunOutbox(ctx, 50*time.Millisecond) }()
+	t.Cleanup(func() { cancel(); <-outboxDone })
 	client := o.client
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}

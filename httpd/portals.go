@@ -47,6 +47,7 @@ type PortalRequest struct {
 	NameFormat               *core.NameFormat     `json:"package_name_format"`
 	TermsEnabled             *bool                `json:"terms_of_service_enabled"`
 	Terms                    *core.TermsOfService `json:"terms_of_service"`
+	CustomWebhooks           *[]string            `json:"custom_webhooks"`
 }
 
 func (r *PortalRequest) core(op string) (core.PortalRequest, error) {
@@ -66,7 +67,8 @@ func (r *PortalRequest) core(op string) (core.PortalRequest, error) {
 		ExpiryEnabled: r.ExpiryEnabled, Recipients: r.Recipients, CCRecipients: r.CCRecipients, DisableUploadReceipt: r.DisableUploadReceipt,
 		PrimaryColor: r.PrimaryColor, CustomExpiryDays: r.CustomExpiryDays, FileTypesEnabled: r.FileTypesEnabled, FileTypesExclude: r.FileTypesExclude,
 		FileTypes: r.FileTypes, SizeRulesEnabled: r.SizeRulesEnabled, MaxFileCount: r.MaxFileCount, MaxFileSize: r.MaxFileSize,
-		MaxPackageSize: r.MaxPackageSize, NameFormatEnabled: r.NameFormatEnabled, NameFormat: r.NameFormat, TermsEnabled: r.TermsEnabled, Terms: r.Terms}
+		MaxPackageSize: r.MaxPackageSize, NameFormatEnabled: r.NameFormatEnabled, NameFormat: r.NameFormat, TermsEnabled: r.TermsEnabled, Terms: r.Terms,
+		CustomWebhooks: r.CustomWebhooks}
 	if r.Expiry != nil {
 		t := timeOf(*r.Expiry)
 		out.Expiry = &t
@@ -112,6 +114,7 @@ type PortalResponse struct {
 	TermsEnabled             bool                `json:"terms_of_service_enabled"`
 	Terms                    core.TermsOfService `json:"terms_of_service"`
 	FormID                   string              `json:"form_id"`
+	CustomWebhooks           []string            `json:"custom_webhooks"`
 	CreatedAt                Time                `json:"created_at"`
 	UpdatedAt                Time                `json:"updated_at"`
 }
@@ -125,7 +128,7 @@ func (s *Server) portalView(p *core.Portal) PortalResponse {
 		CustomExpiryDays: p.CustomExpiryDays, FileTypesEnabled: p.FileTypesEnabled, FileTypesExclude: p.FileTypesExclude,
 		FileTypes: nonNil(p.FileTypes), SizeRulesEnabled: p.SizeRulesEnabled, MaxFileCount: p.MaxFileCount, MaxFileSize: p.MaxFileSize,
 		MaxPackageSize: p.MaxPackageSize, NameFormatEnabled: p.NameFormatEnabled, NameFormat: p.NameFormat, TermsEnabled: p.TermsEnabled,
-		Terms: p.Terms, FormID: p.FormID, CreatedAt: Time(p.CreatedAt), UpdatedAt: Time(p.UpdatedAt)}
+		Terms: p.Terms, FormID: p.FormID, CustomWebhooks: nonNil(p.CustomWebhooks), CreatedAt: Time(p.CreatedAt), UpdatedAt: Time(p.UpdatedAt)}
 	if !p.Expiry.IsZero() {
 		t := Time(p.Expiry)
 		out.Expiry = &t

@@ -252,6 +252,15 @@ func matrixRows() []roleRow {
 		{"inbox.list", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {200, noKey}}, func(c *roleCell) resp {
 			return c.e.do("GET", "/v1.1/teams/"+c.e.TeamID+"/inbox", nil, c.cr)
 		}},
+		{"webhook.create", [5]roleWant{{201, 201}, {201, 201}, {201, 201}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			return c.e.do("POST", c.team("/custom_webhooks"), map[string]any{"name": c.uniq("hook"), "url": "http://127.0.0.1:9/in", "events": []string{"package.expired"}}, c.cr)
+		}},
+		{"webhook.list", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			return c.e.do("GET", c.team("/custom_webhooks"), nil, c.cr)
+		}},
+		{"mail_deliveries.list", [5]roleWant{{200, 200}, {200, 200}, {403, 403}, {403, noKey}, {403, noKey}}, func(c *roleCell) resp {
+			return c.e.do("GET", c.team("/mail_deliveries"), nil, c.cr)
+		}},
 		{"team.block_key", [5]roleWant{{200, 200}, {200, 200}, {200, 200}, {200, noKey}, {403, noKey}}, func(c *roleCell) resp {
 			return c.e.do("GET", c.team("/block_key"), nil, c.cr)
 		}},

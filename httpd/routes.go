@@ -104,6 +104,14 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/portals/:portal_id/form/responses", "none", "Answer the portal's form ({values: {field: value}}); returns the id to send as form_data_id.", s.submitFormResponse},
 		{"GET", "/v1.1/teams/:team_id/inbox", "user", "Packages received through portals that the caller may read (the package list's filters, and portal: a portal's name).", a(s.inbox)},
 
+		// Custom webhooks.
+		{"POST", "/v1/teams/:team_id/custom_webhooks", "user", "Create a webhook ({name, events, url, method, headers, body_extras}); the answer's secret signs deliveries and is shown once (owner, admin, integration manager).", a(s.createWebhook)},
+		{"GET", "/v1/teams/:team_id/custom_webhooks", "user", "The team's webhooks (owner, admin, integration manager).", a(s.listWebhooks)},
+		{"GET", "/v1/custom_webhooks/:webhook_id", "user", "One webhook.", a(s.getWebhook)},
+		{"PUT", "/v1/custom_webhooks/:webhook_id", "user", "Change a webhook.", a(s.updateWebhook)},
+		{"DELETE", "/v1/custom_webhooks/:webhook_id", "user", "Delete a webhook.", a(s.deleteWebhook)},
+		{"GET", "/v1/custom_webhooks/:webhook_id/deliveries", "user", "A webhook's delivery log, newest first: each attempt's status, latency and error.", a(s.webhookDeliveries)},
+
 		// Links.
 		{"POST", "/v1/packages/:package_id/links", "package", "Create a link (email empty: a direct-download link), with password, expiry, access_limit.", s.createLink},
 		{"GET", "/v1/packages/:package_id/links", "package", "The package's links, disabled ones included.", s.listLinks},

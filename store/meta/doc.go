@@ -80,6 +80,9 @@
 //	out_team/<team id>/<id>           list entry
 //	out_due/<16 hex digits of due Unix ns>/<id>
 //	                                  list entry while pending: key order is due order
+//	hook/<id>                         core.Webhook (with its signing secret)
+//	hook_team/<team id>/<id>          list entry
+//	hook_try/<webhook id>/<id>        core.WebhookAttempt: one try of one delivery (ULIDs: time order)
 //
 // The schema version is the number of migrations applied to a data
 // directory, stored under sys/schema; SchemaVersion is the number this

@@ -162,3 +162,70 @@ func (t *tx) TeamOutbox(teamID string) ([]*core.OutboxItem, error) {
 	slices.Reverse(ids)
 	return records[core.OutboxItem](t, "meta.TeamOutbox", "outbox item", "out", ids)
 }
+
+func (t *tx) Webhook(id string) (*core.Webhook, error) {
+	return get[core.Webhook](t, "meta.Webhook", "webhook", key("hook", id))
+}
+
+func (t *tx) PutWebhook(w *core.Webhook) error {
+	const op = "meta.PutWebhook"
+	if err := checkID(op, "id", w.ID); err != nil {
+		return err
+	}
+	if err := checkID(op, "team_id", w.TeamID); err != nil {
+		return err
+	}
+	old, err := prev[core.Webhook](t, op, key("hook", w.ID))
+	if err != nil {
+		return err
+	}
+	return t.put(op, key("hook", w.ID), w, w.ID, webhookEntries(old), webhookEntries(w))
+}
+
+func webhookEntries(w *core.Webhook) []entry {
+	if w == nil {
+		return nil
+	}
+	return []entry{{key: key("hook_team", w.TeamID, w.ID)}}
+}
+
+func (t *tx) DeleteWebhook(id string) error {
+	const op = "meta.DeleteWebhook"
+	w, err := get[core.Webhook](t, op, "webhook", key("hook", id))
+	if err != nil {
+		return err
+	}
+	return t.remove(op, key("hook", id), webhookEntries(w))
+}
+
+func (t *tx) TeamWebhooks(teamID string) ([]*core.Webhook, error) {
+	ids := t.listed(prefix("hook_team", teamID))
+	return records[core.Webhook](t, "meta.TeamWebhooks", "webhook", "hook", ids)
+}
+
+func (t *tx) AddWebhookAttempt(a *core.WebhookAttempt) error {
+	const op = "meta.AddWebhookAttempt"
+	if err := checkID(op, "id", a.ID); err != nil {
+		return err
+	}
+	if err := checkID(op, "webhook_id", a.WebhookID); err != nil {
+		return err
+	}
+	return t.put(op, key("hook_try", a.WebhookID, a.ID), a, a.ID, nil, nil)
+}
+
+func (t *tx) WebhookAttempts(webhookID string, limit int) ([]*core.WebhookAttempt, error) {
+	const op = "meta.WebhookAttempts"
+	p := prefix("hook_try", webhookID)
+	it := t.iterator(p, true, true)
+	defer it.Close()
+	var out []*core.WebhookAttempt
+	for it.Seek(append(append([]byte{}, p...), 0xff)); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
+		a := new(core.WebhookAttempt)
+		if err := decode(op, it.Item(), a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

@@ -192,8 +192,8 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOpt
 		mailer = sender
 	}
 	svc := core.NewService(core.Deps{
-		Mailer: mailer,
-		Store:  db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL, DownloadURL: cfg.DownloadURL(),
+		Mailer: mailer, ReminderBefore: time.Duration(cfg.Mail.ReminderHours) * time.Hour,
+		Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL, DownloadURL: cfg.DownloadURL(),
 		Uploads: core.UploadConfig{DefaultExpiryDays: cfg.Retention.DefaultExpiryDays},
 		Auth: core.AuthConfig{
 			TokenTTL: a.TokenTTL.Duration, SessionTTL: a.SessionTTL.Duration, InviteTTL: a.InviteTTL.Duration,

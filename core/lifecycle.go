@@ -333,6 +333,9 @@ func (s *Service) RunExpiry(ctx context.Context, every time.Duration) {
 		every = DefaultExpiryEvery
 	}
 	s.runEvery(ctx, every, "expiring packages", "expired packages", func() (int, error) {
+		if _, err := s.RemindExpiring(ctx, s.now(), s.reminderBefore); err != nil {
+			s.log.WarnContext(ctx, "reminding recipients of expiring packages", "err", err)
+		}
 		return s.ExpirePackages(ctx, s.now())
 	})
 }

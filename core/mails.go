@@ -1,6 +1,9 @@
 package core
 
 import (
+	"context"
+	"time"
+
 	"haul/core/notify"
 )
 
@@ -126,4 +129,62 @@ func (s *Service) firstDownloadMail(tx Tx, pk *Package, by string) error {
 	}
 	d.Kind, d.To, d.Recipient, d.When = notify.KindDownloaded, []string{pk.Sender}, by, pk.FirstDownloadAt
 	return s.enqueueMail(tx, pk.TeamID, pk.ID, d)
+}
+
+// RemindExpiring mails, once per package, every link recipient of a
+// finalized package that expires within before of now (the reminder's
+// window, mail.reminder_hours). It returns how many packages it reminded.
+func (s *Service) RemindExpiring(ctx context.Context, now time.Time, before time.Duration) (int, error) {
+	if s.mailer == nil || before <= 0 {
+		return 0, nil
+	}
+	var due []string
+	if err := s.store.View(ctx, func(tx Tx) error {
+		return eachPackage(tx, func(pk *Package) error {
+			if pk.State == PackageFinalized && pk.RemindedAt.IsZero() && pk.Expiry.After(now) && !pk.Expiry.After(now.Add(before)) {
+				due = append(due, pk.ID)
+			}
+			return nil
+		})
+	}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range due {
+		err := s.store.Update(ctx, func(tx Tx) error {
+			pk, err := tx.Package(id)
+			if err != nil || !pk.RemindedAt.IsZero() || pk.State != PackageFinalized {
+				return err
+			}
+			base, _, err := s.packageMailData(tx, pk)
+			if err != nil {
+				return err
+			}
+			links, err := tx.PackageLinks(pk.ID)
+			if err != nil {
+				return err
+			}
+			for _, l := range links {
+				if l.Email == "" || l.Disabled || (l.AccessLimit > 0 && l.Accesses >= l.AccessLimit) {
+					continue
+				}
+				d := base
+				d.Kind, d.To, d.LinkURL, d.HasPassword, d.Expiry = notify.KindExpiryReminder, []string{l.Email}, s.ShareURL(l), l.PasswordHash != "", l.EffectiveExpiry(pk)
+				if !d.Expiry.After(now) {
+					continue
+				}
+				if err := s.enqueueMail(tx, pk.TeamID, pk.ID, d); err != nil {
+					return err
+				}
+			}
+			pk.RemindedAt = now
+			n++
+			return tx.PutPackage(pk)
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	s.wakeOutbox()
+	return n, nil
 }

@@ -60,6 +60,8 @@ type Package struct {
 	// FirstDownloadAt is when a link's download first started (the
 	// sender is told once).
 	FirstDownloadAt time.Time `json:"first_download_at,omitzero"`
+	// RemindedAt is when its recipients were reminded of the expiry.
+	RemindedAt time.Time `json:"reminded_at,omitzero"`
 }
 
 // FileState is new (being uploaded) or finalized (its blocks recorded).

@@ -57,6 +57,9 @@ type Deps struct {
 	Mailer Mailer
 	// Outbox tunes mail retries; zero fields take their defaults.
 	Outbox OutboxConfig
+	// ReminderBefore is how long before expiry link recipients are
+	// reminded; 0 means no reminders.
+	ReminderBefore time.Duration
 	// HookClient sends webhook deliveries; nil means one that follows no
 	// redirects (each attempt is bounded by webhookTimeout).
 	HookClient *http.Client
@@ -96,6 +99,7 @@ type Service struct {
 	outbox         OutboxConfig
 	outboxWake     chan struct{} // wakes RunOutbox
 	hookClient     *http.Client
+	reminderBefore time.Duration
 }
 
 // orDefault replaces a zero or negative setting with its default.
@@ -140,6 +144,7 @@ func NewService(d Deps) *Service {
 		mailer:         d.Mailer,
 		outbox:         d.Outbox.withDefaults(),
 		outboxWake:     make(chan struct{}, 1),
+		reminderBefore: d.ReminderBefore,
 		hookClient:     cmp.Or(d.HookClient, &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}),
 		linkGuesses:    NewLimiter(linkGuessBurst, linkGuessPerMinute),
 		linkAllGuesses: NewLimiter(linkAllGuessBurst, linkAllGuessPerMinute),

@@ -39,6 +39,7 @@ type Tx interface {
 	FormTx
 	OutboxTx
 	WebhookTx
+	PasswordResetTx
 }
 
 // TeamTx stores teams. Team subdomains are unique.

@@ -167,3 +167,32 @@ func (s *Server) acceptInvitation(c *fiber.Ctx) error {
 	}
 	return c.JSON(authViewExtra(res))
 }
+
+// requestPasswordReset mails a reset link; the answer is the same whether
+// the account exists or not.
+func (s *Server) requestPasswordReset(c *fiber.Ctx) error {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if err := decode(c, "auth.reset_request", &req); err != nil {
+		return err
+	}
+	if err := s.svc.RequestPasswordReset(c.UserContext(), req.Email, clientIPOf(c)); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"message": "if an account has this address, a reset link is on its way"})
+}
+
+// resetPassword sets a new password with a reset link's token.
+func (s *Server) resetPassword(c *fiber.Ctx) error {
+	var req struct {
+		Password string `json:"password"`
+	}
+	if err := decode(c, "auth.reset", &req); err != nil {
+		return err
+	}
+	if err := s.svc.ResetPasswordWithToken(c.UserContext(), param(c, "token"), req.Password, clientIPOf(c)); err != nil {
+		return err
+	}
+	return noContent(c)
+}

@@ -298,3 +298,60 @@ func TestMailOutboxSurvivesSMTPDownAndRestart(t *testing.T) {
 		t.Fatalf("sent = %v", sent)
 	}
 }
+
+// TestPasswordResetAndReminder: a reset link by mail sets a new password
+// once (and ends the account's sessions), unknown accounts are not
+// revealed; link recipients are reminded once before expiry.
+func TestPasswordResetAndReminder(t *testing.T) {
+	box := startMailbox(t, "127.0.0.1:0")
+	var c clock
+	e := newEnv(t, func(o *envOptions) { o.mailer = mailer(t, box.ln.Addr().String()); o.now = c.now })
+	o := e.owner()
+	e.must(202, "POST", "/v1/auth/password_reset", map[string]string{"email": "nobody@studio.example"})
+	e.must(202, "POST", "/v1/auth/password_reset", map[string]string{"email": strings.ToUpper(ownerEmail)})
+	m := box.waitFor(t, ownerEmail, "")
+	i := strings.Index(m.Text, "/password_reset/")
+	if i < 0 {
+		t.Fatalf("reset mail: %s", m.Text)
+	}
+	token := strings.Fields(m.Text[i+len("/password_reset/"):])[0]
+	e.must(400, "POST", "/v1/auth/password_reset/"+token, map[string]string{"password": "short"})
+	e.must(204, "POST", "/v1/auth/password_reset/"+token, map[string]string{"password": "a-brand-new-password"})
+	e.must(410, "POST", "/v1/auth/password_reset/"+token, map[string]string{"password": "another-new-password"})
+	e.must(401, "GET", "/v1/users/me", nil, userToken(o.Token)) // the old session ended
+	if tok := e.login(ownerEmail, "a-brand-new-password"); tok == "" {
+		t.Fatal("no login with the new password")
+	}
+	if box.count("nobody@studio.example") != 0 {
+		t.Fatal("a mail went to an unknown account")
+	}
+
+	// Reminders: a package expiring within the window, once.
+	tok := e.login(ownerEmail, "a-brand-new-password")
+	p := e.must(201, "POST", "/v1/teams/"+e.TeamID+"/packages", map[string]any{"name": "Soon gone", "recipients": []string{"ed@post.example"},
+		"expiry": c.now().Add(30 * time.Hour).UTC().Format(time.RFC3339)}, userToken(tok)).Map(t)
+	pid, ptk := p["id"].(string), p["access_token"].(string)
+	u := e.addFile(pid, ptk, "a.mov", randomData(4, 100), 64<<10)
+	if r := u.finalize([]string{u.put(u.partURLs(0, 1)[0], 1)}, 100); r.Status != 200 {
+		t.Fatal(string(r.Body))
+	}
+	e.must(200, "POST", "/v1/packages/"+pid+"/finalize", nil, ptok(ptk))
+	box.waitFor(t, "ed@post.example", "Soon gone")
+	if n, err := e.Svc.RemindExpiring(t.Context(), c.now(), 24*time.Hour); err != nil || n != 0 {
+		t.Fatalf("reminded %d outside the window (%v)", n, err)
+	}
+	c.advance(8 * time.Hour)
+	for range 2 {
+		if _, err := e.Svc.RemindExpiring(t.Context(), c.now(), 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for box.count("ed@post.example") < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := box.count("ed@post.example"); n != 2 {
+		t.Fatalf("ed got %d mails, want the link and one reminder", n)
+	}
+}

@@ -29,6 +29,8 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/auth", "none", "Log in with email and password; returns a user token (X-User-Token).", s.login},
 		{"POST", "/v1/auth/session", "none", "Log in for the web UI: sets a session cookie and returns a CSRF token.", s.loginSession},
 		{"POST", "/v1/auth/logout", "user_token", "End the current session (user token or session cookie).", a(s.logout)},
+		{"POST", "/v1/auth/password_reset", "none", "Mail a single-use password reset link ({email}); the answer does not say whether the account exists.", s.requestPasswordReset},
+		{"POST", "/v1/auth/password_reset/:token", "none", "Set a new password with a reset link's token ({password}); every session of the account ends.", s.resetPassword},
 		{"GET", "/v1/users/me", "user", "The caller's profile and teams.", a(s.getProfile)},
 		{"PUT", "/v1/users/me", "user_token", "Change the caller's name or time zone.", a(s.updateProfile)},
 		{"PUT", "/v1/users/me/password", "user_token", "Change the caller's password (current password required).", a(s.changePassword)},
@@ -150,6 +152,7 @@ func (s *Server) routeTable() []route {
 		// The web UI.
 		{"GET", "/", "none", "The web UI.", s.uiIndex},
 		{"GET", "/invitations/:token", "none", "The invitation page of the web UI.", s.uiIndex},
+		{"GET", "/password_reset/:token", "none", "The password reset page of the web UI.", s.uiIndex},
 		{"GET", "/ui/*", "none", "Static files of the web UI.", s.uiStatic},
 		// Last: a link's page ({public_url}/{link_id}?secret=), on the main
 		// host and on server.download_host.

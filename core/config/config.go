@@ -220,6 +220,9 @@ type Mail struct {
 	// From is the sender address, such as "Haul <noreply@example.com>";
 	// required when SMTPHost is set.
 	From string `toml:"from"`
+	// ReminderHours is how long before a package expires its link
+	// recipients are reminded; 0 turns reminders off.
+	ReminderHours int `toml:"reminder_hours"`
 }
 
 // Retention is the [retention] section.
@@ -285,8 +288,9 @@ func Default() Config {
 			},
 		},
 		Mail: Mail{
-			SMTPPort: 587,
-			SMTPTLS:  "starttls",
+			SMTPPort:      587,
+			SMTPTLS:       "starttls",
+			ReminderHours: 48,
 		},
 		Retention: Retention{
 			DefaultExpiryDays:    30,

@@ -129,6 +129,7 @@ func (c *Config) Validate() error {
 	m := c.Mail
 	v.intRange("mail.smtp_port", m.SMTPPort, 1, 65535)
 	v.oneOf("mail.smtp_tls", m.SMTPTLS, "starttls", "implicit", "none")
+	v.intRange("mail.reminder_hours", m.ReminderHours, 0, 24*365)
 	if m.SMTPHost != "" {
 		v.requiredFor("mail.from", m.From, "mail.smtp_host is set")
 		if m.From != "" {

@@ -80,6 +80,7 @@
 //	out_team/<team id>/<id>           list entry
 //	out_due/<16 hex digits of due Unix ns>/<id>
 //	                                  list entry while pending: key order is due order
+//	pwreset/<hex of token hash>       core.PasswordReset: a single-use reset link's record
 //	hook/<id>                         core.Webhook (with its signing secret)
 //	hook_team/<team id>/<id>          list entry
 //	hook_try/<webhook id>/<id>        core.WebhookAttempt: one try of one delivery (ULIDs: time order)

@@ -229,3 +229,11 @@ func (t *tx) WebhookAttempts(webhookID string, limit int) ([]*core.WebhookAttemp
 	}
 	return out, nil
 }
+
+func (t *tx) PasswordReset(h core.Hash) (*core.PasswordReset, error) {
+	return get[core.PasswordReset](t, "meta.PasswordReset", "password reset", key("pwreset", h.String()))
+}
+
+func (t *tx) PutPasswordReset(r *core.PasswordReset) error {
+	return t.put("meta.PutPasswordReset", key("pwreset", r.TokenHash.String()), r, r.UserID, nil, nil)
+}

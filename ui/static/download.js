@@ -2,6 +2,11 @@
 // downloads a file or the whole package as a zip through signed URLs.
 (function () {
   "use strict";
+  // errorText takes the message of haul's (MASV's) error body.
+  function errorText(body, status) {
+    const e = body && body.errors && body.errors[0];
+    return (e && e.msg) || ("error " + status);
+  }
   const root = document.getElementById("download");
   if (!root) return;
   const linkID = root.dataset.link;
@@ -15,7 +20,7 @@
     const headers = pw ? { "X-Link-Password": pw.value } : {};
     const r = await fetch("/v1/links/" + encodeURIComponent(linkID) + "?secret=" + encodeURIComponent(secret), { headers });
     const body = await r.json();
-    if (!r.ok) throw new Error(body.message || ("error " + r.status));
+    if (!r.ok) throw new Error(errorText(body, r.status));
     token = body.package_token;
     return token;
   }
@@ -24,7 +29,7 @@
     const t = await open();
     const r = await fetch("/v1/packages/" + pkg + "/files/" + encodeURIComponent(fileID) + "/download", { headers: { "X-Package-Token": t } });
     const body = await r.json();
-    if (!r.ok) throw new Error(body.message || ("error " + r.status));
+    if (!r.ok) throw new Error(errorText(body, r.status));
     return body.url;
   }
 
@@ -32,7 +37,7 @@
     const t = await open();
     const r = await fetch("/v1/packages/" + pkg + "/files", { headers: { "X-Package-Token": t } });
     const body = await r.json();
-    if (!r.ok) throw new Error(body.message || ("error " + r.status));
+    if (!r.ok) throw new Error(errorText(body, r.status));
     return body;
   }
 
@@ -56,7 +61,10 @@
   async function go(pkg, fileID) {
     status.textContent = "";
     try {
-      location.href = await fetchURL(pkg, fileID);
+      // The signed URL's path and query, on this page's host (the page may
+      // be on server.download_host; signatures do not cover the host).
+      const u = new URL(await fetchURL(pkg, fileID), location.href);
+      location.href = u.pathname + u.search;
     } catch (e) {
       status.textContent = e.message;
     }

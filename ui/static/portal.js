@@ -5,6 +5,11 @@
 // package.
 (function () {
   "use strict";
+  // errorText takes the message of haul's (MASV's) error body.
+  function errorText(body, status) {
+    const e = body && body.errors && body.errors[0];
+    return (e && e.msg) || ("error " + status);
+  }
   const root = document.getElementById("portal");
   const formEl = document.getElementById("upload-form");
   if (!root || !formEl) return;
@@ -14,13 +19,21 @@
   const CHUNK = 64 * 1024 * 1024;
   let portal = null;
 
+  // Signed URLs name haul's public host; the page may be on a portal's
+  // own host (same server). Signatures cover the path and query only, so
+  // they are sent to this page's origin (which the CSP allows).
+  function local(u) {
+    const x = new URL(u, location.href);
+    return x.pathname + x.search;
+  }
+
   async function api(method, path, body, headers) {
     const h = Object.assign({ "Accept": "application/json" }, headers || {});
     if (body !== undefined) h["Content-Type"] = "application/json";
     const r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await r.text();
     const data = text ? JSON.parse(text) : {};
-    if (!r.ok) throw new Error(data.message || ("error " + r.status));
+    if (!r.ok) throw new Error(errorText(data, r.status));
     return data;
   }
 
@@ -74,7 +87,7 @@
   }
 
   async function put(url, blob) {
-    const r = await fetch(url, { method: "PUT", body: blob });
+    const r = await fetch(local(url), { method: "PUT", body: blob });
     if (!r.ok) throw new Error("a part was refused (" + r.status + "): " + (await r.text()));
     return r.headers.get("ETag");
   }
@@ -83,7 +96,7 @@
     const hdr = { "X-Package-Token": tok };
     const added = await api("POST", "/v1/packages/" + pkg + "/files",
       { kind: "file", name: file.name, path: "", size: file.size, chunk_size: CHUNK, last_modified: new Date(file.lastModified).toISOString() }, hdr);
-    const create = await fetch(added.create_blueprint.url, { method: "POST" });
+    const create = await fetch(local(added.create_blueprint.url), { method: "POST" });
     const xml = await create.text();
     if (!create.ok) throw new Error("could not start the upload of " + file.name);
     const uploadID = (xml.match(/<UploadId>([^<]+)<\/UploadId>/) || [])[1];

@@ -1,0 +1,204 @@
+package httpd_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// chrome starts a headless Chromium (Debian's chromium; the test is
+// skipped without one) and returns a browsing context.
+func chrome(t *testing.T) context.Context {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Skip("no Chromium installed (Debian: apt-get install chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	if os.Getenv("HAUL_BROWSER_DEBUG") != "" {
+		chromedp.Listen(ctx, func(ev any) {
+			switch ev := ev.(type) {
+			case *network.EventLoadingFailed:
+				t.Logf("browser: loading failed: %s %s %s", ev.ErrorText, ev.CorsErrorStatus, ev.BlockedReason)
+			case *network.EventRequestWillBeSent:
+				t.Logf("browser: %s %s", ev.Request.Method, ev.Request.URL)
+			case *cdpruntime.EventConsoleAPICalled:
+				for _, a := range ev.Args {
+					t.Logf("browser console: %s", a.Value)
+				}
+			}
+		})
+	}
+	return ctx
+}
+
+// waitForFile waits until dir holds a complete file named name.
+func waitForFile(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, name+".crdownload")); os.IsNotExist(err) {
+				return b
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	entries, _ := os.ReadDir(dir)
+	t.Fatalf("no download %s in %s (%v)", name, dir, entries)
+	return nil
+}
+
+// TestBrowserLinkPage: a recipient opens the link page in Chromium, enters
+// the password, and downloads a file and the zip through the page's
+// buttons; the bytes are the sender's.
+func TestBrowserLinkPage(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t)
+	o := e.owner()
+	data := randomData(31, 700_000)
+	pid, tok, _ := e.sentPackage(userToken(o.Token), "Grade <b>v2</b>", map[string][]byte{"clip.mov": data})
+	l := e.must(201, "POST", "/v1/packages/"+pid+"/links", map[string]any{"password": "browser pw 1"}, ptok(tok)).Map(t)
+	dir := t.TempDir()
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
+		t.Fatal(err)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/"+l["id"].(string)+"?secret="+l["download_secret"].(string)),
+		chromedp.WaitVisible(`#password`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Text(`#package-name`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.SetValue(`#password`, "wrong one"), chromedp.Click(`#unlock button`)); err != nil {
+		t.Fatal(err)
+	}
+	if title != "Grade <b>v2</b>" {
+		t.Fatalf("the package name renders as %q (markup must be text)", title)
+	}
+	var status string
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(status, "wrong password") && time.Now().Before(deadline) {
+		status, _ = chromedp.Run(ctx, chromedp.Text(`#status`))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(status, "wrong password") {
+		t.Fatalf("status after a wrong password: %q", status)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(`#password`, "browser pw 1"),
+		chromedp.Click(`#unlock button`),
+		chromedp.WaitVisible(`#files button[data-file]`),
+		chromedp.Click(`#files tr:first-child button`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := waitForFile(t, dir, "clip.mov"); string(got) != string(data) {
+		t.Fatalf("the downloaded file differs (%d bytes)", len(got))
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`#files button[data-file="zip"]`)); err != nil {
+		t.Fatal(err)
+	}
+	zip := waitForFile(t, dir, "Grade _b_v2__b_.zip")
+	if len(zip) < len(data) || string(zip[:2]) != "PK" {
+		t.Fatalf("the zip: %d bytes", len(zip))
+	}
+}
+
+// TestBrowserPortalPage: an outside sender uses a portal's page in
+// Chromium: the access code, the form, the terms, two files; the package
+// arrives with its metadata.
+func TestBrowserPortalPage(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t, func(o *envOptions) { o.config.PortalDomain = "localhost" })
+	o := e.owner()
+	pt := e.portal(o.Token, map[string]any{"subdomain": "drop", "access_code": "let me in", "message": "Send <i>dailies</i> here",
+		"terms_of_service_enabled": true, "terms_of_service": map[string]any{"title": "Terms", "checkbox_label": "I agree"}})
+	e.must(201, "POST", "/v1/portals/"+pt["id"].(string)+"/form", map[string]any{"name": "Delivery", "delivery_formats": []string{"json"}, "fields": []map[string]any{
+		{"name": "camera", "label": "Camera", "type": "short_text", "visibility": "required"},
+	}}, userToken(o.Token))
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.mov"), filepath.Join(dir, "<img src=x onerror=alert(1)>.mov")
+	os.WriteFile(a, randomData(32, 300_000), 0o644)
+	os.WriteFile(b, randomData(33, 1000), 0o644)
+	port := e.URL[strings.LastIndex(e.URL, ":"):]
+	err := chromedp.Do(ctx,
+		chromedp.Navigate("http://drop.localhost"+port+"/"),
+		chromedp.WaitVisible(`[data-field="camera"]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	message, err := chromedp.Run(ctx, chromedp.Text(`#portal-message`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(`input[name=sender]`, "dit@vendor.example"),
+		chromedp.SetValue(`input[name=name]`, "Day 1 rushes"),
+		chromedp.SetValue(`input[name=access_code]`, "let me in"),
+		chromedp.SetValue(`[data-field="camera"]`, "Venice"),
+		chromedp.Click(`input[name=terms_accepted]`),
+		chromedp.SetUploadFiles(`input[type=file]`, []string{a, b}),
+		chromedp.Click(`button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if message != "Send <i>dailies</i> here" {
+		t.Fatalf("the message renders as %q", message)
+	}
+	var status string
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.HasPrefix(status, "Sent") && time.Now().Before(deadline) {
+		status, _ = chromedp.Run(ctx, chromedp.Text(`#status`))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.HasPrefix(status, "Sent") {
+		t.Fatalf("status: %q", status)
+	}
+	var inbox struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/inbox", nil, userToken(o.Token)).JSON(t, &inbox)
+	if len(inbox.Records) != 1 || inbox.Records[0]["name"] != "Day 1 rushes" || inbox.Records[0]["sender"] != "dit@vendor.example" {
+		t.Fatalf("inbox = %v", inbox.Records)
+	}
+	full := e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+inbox.Records[0]["id"].(string), nil, userToken(o.Token)).Map(t)["access_token"].(string)
+	names := map[string]bool{}
+	for _, f := range e.must(200, "GET", "/v1/packages/"+inbox.Records[0]["id"].(string)+"/files", nil, ptok(full)).array(t) {
+		names[f["name"].(string)] = true
+	}
+	if !names["a.mov"] || !names["<img src=x onerror=alert(1)>.mov"] || !names["metadata.json"] {
+		t.Fatalf("files = %v", names)
+	}
+}

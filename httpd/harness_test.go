@@ -151,13 +151,19 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	})
 	// The outbox (mail, webhooks) runs as under serve; it stops before the
 	// store closes (cleanups run last-first).
-	outboxDone := make(chan struct{})
-	go func() { defer close(outboxDone); svc.RunOutbox(ctx, 50*time.Millisecond) }()
-	t.Cleanup(func() { cancel(); <-outboxDone })
 	client := o.client
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
+	outboxDone := make(chan struct{})
+	go func() { defer close(outboxDone); svc.RunOutbox(ctx, 50*time.Millisecond) }()
+	t.Cleanup(func() {
+		// Idle keep-alive connections go first, so the server's graceful
+		// shutdown has only real requests to wait for.
+		client.CloseIdleConnections()
+		cancel()
+		<-outboxDone
+	})
 	return &env{t: t, URL: url, TeamID: boot.TeamID, Svc: svc, Meta: db, Chunks: chunks, Hasher: hasher, Logs: logs, client: client}
 }
 

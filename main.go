@@ -192,7 +192,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOpt
 		mailer = sender
 	}
 	svc := core.NewService(core.Deps{
-		Mailer: mailer, ReminderBefore: time.Duration(cfg.Mail.ReminderHours) * time.Hour,
+		Mailer: mailer, ReminderBefore: time.Duration(cfg.Mail.ReminderHours) * time.Hour, PortalDomain: cfg.Server.PortalDomain,
 		Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: cfg.Server.PublicURL, DownloadURL: cfg.DownloadURL(),
 		Uploads: core.UploadConfig{DefaultExpiryDays: cfg.Retention.DefaultExpiryDays},
 		Auth: core.AuthConfig{

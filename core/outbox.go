@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"haul/core/notify"
@@ -132,16 +133,27 @@ func (s *Service) SendDue(ctx context.Context) {
 			return
 		}
 		sem := make(chan struct{}, parallel)
-		var wg sync.WaitGroup
+		var (
+			wg        sync.WaitGroup
+			unsettled atomic.Bool
+		)
 		for _, it := range due {
 			sem <- struct{}{}
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				s.settle(ctx, it, s.sendOne(ctx, it))
+				if !s.settle(ctx, it, s.sendOne(ctx, it)) {
+					unsettled.Store(true)
+				}
 			}()
 		}
 		wg.Wait()
+		if unsettled.Load() {
+			// An outcome could not be recorded (the store refuses writes):
+			// the items are still due, and sending them again at once would
+			// repeat them without end. The next tick tries again.
+			return
+		}
 	}
 }
 
@@ -158,9 +170,16 @@ func (s *Service) sendOne(ctx context.Context, it *OutboxItem) error {
 	return nil
 }
 
-// settle records the outcome of one send.
-func (s *Service) settle(ctx context.Context, sent *OutboxItem, sendErr error) {
+// errGone ends a delivery without sending it (its webhook was deleted or
+// turned off meanwhile).
+var errGone = errors.New("not sent: the webhook was deleted or turned off")
+
+// settle records the outcome of one send; false when it could not. It
+// records even as the worker stops (a mail sent is recorded as sent).
+func (s *Service) settle(ctx context.Context, sent *OutboxItem, sendErr error) bool {
 	cfg := s.outbox
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	err := s.store.Update(ctx, func(tx Tx) error {
 		it, err := tx.Outbox(sent.ID)
 		if err != nil {
@@ -174,7 +193,7 @@ func (s *Service) settle(ctx context.Context, sent *OutboxItem, sendErr error) {
 		switch {
 		case sendErr == nil:
 			it.State, it.DoneAt, it.LastError = OutboxSent, now, ""
-		case it.Attempts >= cfg.MaxAttempts, it.Hook != nil && it.Attempts >= webhookMaxAttempts:
+		case errors.Is(sendErr, errGone), it.Attempts >= cfg.MaxAttempts, it.Hook != nil && it.Attempts >= webhookMaxAttempts:
 			it.State, it.DoneAt, it.LastError = OutboxFailed, now, sendErr.Error()
 		default:
 			wait := cfg.RetryBase << min(it.Attempts-1, 20)
@@ -183,14 +202,25 @@ func (s *Service) settle(ctx context.Context, sent *OutboxItem, sendErr error) {
 			}
 			it.Due, it.LastError = now.Add(wait), sendErr.Error()
 		}
+		if it.State != OutboxPending {
+			// Done: the body (links with their secrets, reset links) is
+			// not kept; the list shows who, what and when.
+			if it.Mail != nil {
+				it.Mail.Text, it.Mail.HTML = "", ""
+			}
+			if it.Hook != nil {
+				it.Hook.Body = nil
+			}
+		}
 		return tx.PutOutbox(it)
 	})
 	if err != nil {
-		s.log.WarnContext(ctx, "recording a mail delivery", "id", sent.ID, "err", err)
+		s.log.WarnContext(ctx, "recording an outgoing "+sent.Kind, "id", sent.ID, "err", err)
 	}
 	if sendErr != nil {
 		s.log.WarnContext(ctx, "an outgoing "+sent.Kind+" failed; it is tried again unless that was the last attempt", "id", sent.ID, "err", sendErr)
 	}
+	return err == nil
 }
 
 // Deliveries lists a team's outgoing mails, newest first, optionally only

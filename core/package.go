@@ -853,7 +853,13 @@ func (s *Service) FinalizePackage(ctx context.Context, auth PackageAuth, package
 			return err
 		}
 		if pk.PortalID != "" {
-			if err := s.checkPortalPackage(tx, op, pk); err != nil {
+			n := 0
+			for _, f := range files {
+				if f.State == FileFinalized {
+					n++
+				}
+			}
+			if err := s.checkPortalPackage(tx, op, pk, n); err != nil {
 				return err
 			}
 		}

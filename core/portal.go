@@ -233,6 +233,14 @@ func (s *Service) applyPortal(tx Tx, op string, team *Team, pt *Portal, r *Porta
 		if err != nil {
 			return err
 		}
+		if s.portalDomain != "" {
+			host := sub + "." + s.portalDomain
+			for _, base := range []string{s.publicURL, s.linkBase} {
+				if u, err := url.Parse(base); err == nil && strings.EqualFold(u.Hostname(), host) {
+					return Invalidf(op, "subdomain", "subdomain %q would take %s, haul's own address; choose another", sub, host)
+				}
+			}
+		}
 		pt.Subdomain = sub
 	}
 	if r.Message != nil {

@@ -27,10 +27,13 @@ type PortalPackageRequest struct {
 	ClientIP      string
 }
 
-// Limits on access-code guesses, as for link passwords.
+// Limits on access-code guesses, as for link passwords, and on packages
+// created through a portal by one address.
 const (
-	portalGuessBurst     = 5
-	portalGuessPerMinute = 1
+	portalGuessBurst       = 5
+	portalGuessPerMinute   = 1
+	portalPackageBurst     = 30
+	portalPackagePerMinute = 10
 )
 
 // CreatePortalPackage creates a package through a portal for an outside
@@ -57,6 +60,13 @@ func (s *Service) CreatePortalPackage(ctx context.Context, p *Principal, portalI
 	}
 	if err := s.portalAccepts(op, pt); err != nil {
 		return nil, err
+	}
+	// Each package can make haul send mail (a receipt, notifications): an
+	// address creates only so many.
+	if ok, wait := s.portalPackages.Allow(portalID+"|"+ClientKey(req.ClientIP), s.now()); !ok {
+		secs := int(wait/time.Second) + 1
+		return nil, &Error{Op: op, Kind: RateLimited, RetryAfter: secs,
+			Msg: "too many packages from your address through this portal; wait " + time.Duration(secs*int(time.Second)).String() + " and try again"}
 	}
 	if pt.UserAuthRequired && p == nil {
 		return nil, E(op, Unauthenticated, "this portal takes uploads from the team's members only: log in (X-User-Token or X-API-KEY)")
@@ -281,7 +291,12 @@ func (s *Service) checkPortalFile(op string, pt *Portal, files []*File, name str
 // checkPortalPackage applies a portal's package-size rule at finalize,
 // to the files' true sizes (a file declared without a size, or a rule
 // tightened meanwhile).
-func (s *Service) checkPortalPackage(tx Tx, op string, pk *Package) error {
+func (s *Service) checkPortalPackage(tx Tx, op string, pk *Package, files int) error {
+	// A received package carries files: an empty one would only make haul
+	// mail its receipt and notifications to whatever address was given.
+	if files == 0 {
+		return E(op, Invalid, "add at least one file before finalizing")
+	}
 	pt, err := tx.Portal(pk.PortalID)
 	if Is(err, NotFound) {
 		return nil

@@ -103,6 +103,9 @@ func (s *Service) ResetPasswordWithToken(ctx context.Context, token, password, c
 		if err != nil {
 			return err
 		}
+		if r.CreatedAt.Before(u.CredentialsChangedAt) {
+			return gone // the password changed since the link was sent
+		}
 		u.PasswordHash, u.MustChangePassword, u.CredentialsChangedAt, u.UpdatedAt = hash, false, now, now
 		if err := tx.PutUser(u); err != nil {
 			return err

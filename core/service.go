@@ -60,6 +60,9 @@ type Deps struct {
 	// ReminderBefore is how long before expiry link recipients are
 	// reminded; 0 means no reminders.
 	ReminderBefore time.Duration
+	// PortalDomain is the parent domain of portal hosts; a portal may not
+	// take a subdomain whose host is haul's own (public or download).
+	PortalDomain string
 	// HookClient sends webhook deliveries; nil means one that follows no
 	// redirects (each attempt is bounded by webhookTimeout).
 	HookClient *http.Client
@@ -92,6 +95,7 @@ type Service struct {
 	linkAllGuesses *Limiter
 	linkOpens      *Limiter  // opens per link and address
 	portalGuesses  *Limiter  // wrong access codes per portal and address
+	portalPackages *Limiter  // packages per portal and address
 	formResponses  *Limiter  // form responses per portal and address
 	zips           zipCaches // finalized packages' zip layouts
 	hostGone       func(subdomain string)
@@ -100,6 +104,7 @@ type Service struct {
 	outboxWake     chan struct{} // wakes RunOutbox
 	hookClient     *http.Client
 	reminderBefore time.Duration
+	portalDomain   string
 }
 
 // orDefault replaces a zero or negative setting with its default.
@@ -145,11 +150,13 @@ func NewService(d Deps) *Service {
 		outbox:         d.Outbox.withDefaults(),
 		outboxWake:     make(chan struct{}, 1),
 		reminderBefore: d.ReminderBefore,
-		hookClient:     cmp.Or(d.HookClient, &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}),
+		portalDomain:   strings.ToLower(d.PortalDomain),
+		hookClient:     cmp.Or(d.HookClient, defaultHookClient()),
 		linkGuesses:    NewLimiter(linkGuessBurst, linkGuessPerMinute),
 		linkAllGuesses: NewLimiter(linkAllGuessBurst, linkAllGuessPerMinute),
 		linkOpens:      NewLimiter(linkOpenBurst, linkOpenPerMinute),
 		portalGuesses:  NewLimiter(portalGuessBurst, portalGuessPerMinute),
+		portalPackages: NewLimiter(portalPackageBurst, portalPackagePerMinute),
 		formResponses:  NewLimiter(formResponsesBurst, formResponsesPerMinute),
 	}
 }

@@ -7,13 +7,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -423,10 +426,13 @@ func (s *Service) deliverHook(ctx context.Context, it *OutboxItem) error {
 		return err
 	})
 	if Is(err, NotFound) {
-		return nil
+		return errGone
 	}
 	if err != nil {
 		return err
+	}
+	if !w.Active {
+		return errGone
 	}
 	start := time.Now()
 	status, sendErr := s.postHook(ctx, w, it)
@@ -464,6 +470,11 @@ func (s *Service) postHook(ctx context.Context, w *Webhook, it *OutboxItem) (int
 	req.Header.Set("X-Haul-Signature", SignWebhook(w.Secret, s.now(), it.Hook.Body))
 	res, err := s.hookClient.Do(req)
 	if err != nil {
+		// The URL may hold a secret (a token in its path): name the host.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return 0, fmt.Errorf("%s %s: %w", w.Method, req.URL.Host, ue.Err)
+		}
 		return 0, err
 	}
 	defer res.Body.Close()
@@ -472,4 +483,27 @@ func (s *Service) postHook(ctx context.Context, w *Webhook, it *OutboxItem) (int
 		return res.StatusCode, fmt.Errorf("the receiver answered %s", res.Status)
 	}
 	return res.StatusCode, nil
+}
+
+// defaultHookClient sends webhook deliveries: redirects are not followed,
+// and the address actually dialled (after DNS, so rebinding does not
+// help) may not be link-local (cloud metadata services live there),
+// unspecified or multicast. Loopback and private addresses stay allowed:
+// a studio's own automation lives on its LAN.
+func defaultHookClient() *http.Client {
+	d := &net.Dialer{Timeout: webhookTimeout, Control: func(_, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		ip := net.ParseIP(host)
+		if ip == nil || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+			return fmt.Errorf("webhooks may not reach %s (link-local, unspecified or multicast)", host)
+		}
+		return nil
+	}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = d.DialContext
+	tr.Proxy = nil
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

@@ -11,12 +11,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -103,7 +105,7 @@ func NewCerts(ctx context.Context, opt CertOptions) (*Certs, error) {
 			return nil, err
 		}
 	case TLSSelfSigned:
-		ca, err := loadOrCreateCA(dir)
+		ca, err := loadOrCreateCA(dir, c.caDomains())
 		if err != nil {
 			return nil, err
 		}
@@ -304,14 +306,57 @@ type localCA struct {
 // CAFile is the local CA's certificate, under <data dir>/tls.
 const CAFile = "ca.crt"
 
-func loadOrCreateCA(dir string) (*localCA, error) {
+// caDomains are the names the local CA may sign for: the main hosts and
+// the portal domain (with their subdomains).
+func (c *Certs) caDomains() []string {
+	var out []string
+	for _, h := range append(append([]string{}, c.opt.Hosts...), c.opt.PortalDomain) {
+		if h != "" && net.ParseIP(h) == nil && !slices.Contains(out, strings.ToLower(h)) {
+			out = append(out, strings.ToLower(h))
+		}
+	}
+	return out
+}
+
+// caIPRanges are the addresses the local CA may sign for: loopback and
+// private ranges (a LAN box reached by address), never public ones.
+var caIPRanges = func() []*net.IPNet {
+	var out []*net.IPNet
+	for _, c := range []string{"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10"} {
+		_, n, _ := net.ParseCIDR(c)
+		out = append(out, n)
+	}
+	return out
+}()
+
+// loadOrCreateCA loads the local CA, or makes it (only when none exists:
+// a CA that cannot be read is an error, never silently replaced). The CA
+// is name-constrained to domains and private addresses, so its key can
+// sign for nothing else, whoever trusts it.
+func loadOrCreateCA(dir string, domains []string) (*localCA, error) {
 	crtPath, keyPath := filepath.Join(dir, CAFile), filepath.Join(dir, "ca.key")
-	if crt, err := os.ReadFile(crtPath); err == nil {
+	crt, err := os.ReadFile(crtPath)
+	switch {
+	case err == nil:
+		if st, err := os.Stat(keyPath); err == nil && st.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("tls: the local CA's key %s is readable by others (mode %v): chmod 600 it", keyPath, st.Mode().Perm())
+		}
 		key, err := os.ReadFile(keyPath)
 		if err != nil {
 			return nil, fmt.Errorf("tls: the local CA's key %s: %w", keyPath, err)
 		}
-		return parseCA(crt, key)
+		ca, err := parseCA(crt, key)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range domains {
+			if len(ca.cert.PermittedDNSDomains) > 0 && !permitted(ca.cert.PermittedDNSDomains, d) {
+				return nil, fmt.Errorf("tls: the local CA in %s was made for %v, not %s: move ca.crt and ca.key away to make a new CA (clients must then trust the new one)", dir, ca.cert.PermittedDNSDomains, d)
+			}
+		}
+		return ca, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("tls: reading the local CA %s: %w", crtPath, err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -321,7 +366,8 @@ func loadOrCreateCA(dir string) (*localCA, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "haul local CA", Organization: []string{"haul"}},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0), IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains: domains, PermittedIPRanges: caIPRanges}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return nil, err
@@ -330,7 +376,7 @@ func loadOrCreateCA(dir string) (*localCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	crt := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	crt = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	kp := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 	if err := os.WriteFile(keyPath, kp, 0o600); err != nil {
 		return nil, err
@@ -403,4 +449,14 @@ func (ca *localCA) forget(name string) {
 	ca.mu.Lock()
 	delete(ca.leaves, name)
 	ca.mu.Unlock()
+}
+
+// permitted reports whether name is within one of the constraint domains.
+func permitted(domains []string, name string) bool {
+	for _, d := range domains {
+		if strings.EqualFold(name, d) || strings.HasSuffix(strings.ToLower(name), "."+strings.ToLower(d)) {
+			return true
+		}
+	}
+	return false
 }

@@ -72,8 +72,12 @@ type s3Error struct {
 const refusedBodyDrain = 16 << 20
 
 // dataPlaneLocal marks a request as served by the S3-style data plane,
-// whose errors are XML.
-const dataPlaneLocal = "haul.dataplane"
+// whose errors are XML; drainLocal one whose refused body is drained
+// (an image upload).
+const (
+	dataPlaneLocal = "haul.dataplane"
+	drainLocal     = "haul.drain"
+)
 
 // handleError is Fiber's error handler and the one function that renders
 // errors: MASV's JSON body on API routes, S3-style XML on data-plane
@@ -109,16 +113,18 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if status >= 500 && kind != core.NotImplemented && kind != core.Unavailable {
 		s.log.ErrorContext(c.UserContext(), "request failed", "method", c.Method(), "route", routeOf(c), "err", err)
 	}
-	if c.Locals(dataPlaneLocal) != nil {
-		// A refused upload's body may still be arriving: read a bounded
-		// amount of it so the client, still writing, gets to read this
-		// answer instead of a connection reset. Past the bound the
-		// connection is closed.
+	// A refused upload's body (a part, an image) may still be arriving:
+	// read a bounded amount of it so the client, still writing, gets to
+	// read this answer instead of a connection reset. Past the bound the
+	// connection is closed. (JSON routes answer without reading on.)
+	if c.Locals(dataPlaneLocal) != nil || c.Locals(drainLocal) != nil {
 		if bs := c.Context().RequestBodyStream(); bs != nil {
 			if n, _ := io.CopyN(io.Discard, bs, refusedBodyDrain); n == refusedBodyDrain {
 				c.Set(fiber.HeaderConnection, "close")
 			}
 		}
+	}
+	if c.Locals(dataPlaneLocal) != nil {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationXMLCharsetUTF8)
 		if code == "" {
 			code = s3Code(kind)

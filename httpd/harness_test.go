@@ -125,7 +125,7 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	}
 	t.Cleanup(func() { chunks.Close() })
 	svc := core.NewService(core.Deps{Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth, Uploads: o.uploads,
-		Space: o.space, Now: o.now, Mailer: o.mailer, Outbox: o.outbox, HookClient: o.hookClient})
+		Space: o.space, Now: o.now, Mailer: o.mailer, Outbox: o.outbox, HookClient: o.hookClient, PortalDomain: o.config.PortalDomain})
 
 	if o.svcHook != nil {
 		o.svcHook(svc)

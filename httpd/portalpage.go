@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net"
+	"net/url"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -21,6 +22,9 @@ func (s *Server) portalSubdomain(c *fiber.Ctx) string {
 	host := c.Hostname()
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
+	}
+	if pu, err := url.Parse(s.cfg.PublicURL); err == nil && strings.EqualFold(pu.Hostname(), host) {
+		return "" // haul's own address is never a portal's
 	}
 	sub, ok := strings.CutSuffix(strings.ToLower(host), "."+strings.ToLower(s.cfg.PortalDomain))
 	if !ok || sub == "" || strings.Contains(sub, ".") {

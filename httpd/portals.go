@@ -234,6 +234,7 @@ func (s *Server) deletePortal(c *fiber.Ctx, p *core.Principal) error {
 // putPortalAsset takes a logo or background image as the raw body.
 func (s *Server) putPortalAsset(c *fiber.Ctx, p *core.Principal) error {
 	const op = "portal.asset"
+	c.Locals(drainLocal, true)
 	if c.Request().Header.ContentLength() > core.MaxAssetBytes {
 		return core.E(op, core.TooLarge, "images may hold at most %d bytes", core.MaxAssetBytes)
 	}

@@ -2,7 +2,11 @@ package httpd_test
 
 import (
 	"bytes"
+	"context"
+	"net"
+	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,6 +215,13 @@ func TestPortalPackageRules(t *testing.T) {
 	e.must(201, "POST", "/v1/packages/"+pid+"/files", map[string]any{"kind": "file", "name": "b.mov", "size": 10, "chunk_size": 64 << 10}, ptok(tok))
 	if r := add("c.mov", 10); r.Status != 400 || !strings.Contains(r.ErrMsg(t), "at most 2 files") {
 		t.Fatalf("file count: %d %s", r.Status, r.Body)
+	}
+
+	// An empty received package is not finalized (it would only mail its
+	// receipt and notifications).
+	empty := e.portalPackage(201, id, good, b).Map(t)
+	if r := e.must(400, "POST", "/v1/packages/"+empty["id"].(string)+"/finalize", nil, ptok(empty["access_token"].(string))); !strings.Contains(r.ErrMsg(t), "at least one file") {
+		t.Fatalf("empty finalize: %s", r.Body)
 	}
 
 	// Inactive and expired portals refuse uploads.
@@ -443,4 +454,28 @@ func TestPortalUserAuthAndPublicFace(t *testing.T) {
 		t.Fatalf("public face = %v", m)
 	}
 	e.must(404, "GET", "/v1/subdomains/portals/nobody-here", nil)
+}
+
+// TestPortalCannotTakeHaulsAddress: with public_url http://transfer.test
+// and portal_domain test, no portal may be "transfer" (it would be haul's
+// own host, and its page would replace haul's).
+func TestPortalCannotTakeHaulsAddress(t *testing.T) {
+	var addr string
+	e := newEnv(t, func(o *envOptions) {
+		o.config.PortalDomain = "test"
+		o.serveOn = func(ln net.Listener) (net.Listener, string) {
+			addr = ln.Addr().String()
+			return ln, "http://transfer.test:" + strconv.Itoa(portNum(addr))
+		}
+		d := &net.Dialer{}
+		o.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		}}}
+	})
+	o := e.owner()
+	r := e.must(400, "POST", "/v1/teams/"+e.TeamID+"/portals", map[string]any{"name": "Sneaky", "subdomain": "transfer"}, userToken(o.Token))
+	if r.errField(t) != "subdomain" || !strings.Contains(r.ErrMsg(t), "haul's own address") {
+		t.Fatalf("a portal on haul's host: %s", r.Body)
+	}
+	e.portal(o.Token, map[string]any{"subdomain": "vendors"})
 }

@@ -299,3 +299,22 @@ func TestWebhookSurvivesRestart(t *testing.T) {
 		t.Fatalf("log = %v", log)
 	}
 }
+
+// TestWebhookRefusesLinkLocal: a delivery to a link-local address (where
+// cloud metadata services answer) is refused at dial time.
+func TestWebhookRefusesLinkLocal(t *testing.T) {
+	e := newEnv(t, fastRetries)
+	o := e.owner()
+	hook := e.must(201, "POST", "/v1/teams/"+e.TeamID+"/custom_webhooks", map[string]any{"name": "Metadata", "url": "http://169.254.169.254/latest/meta-data/",
+		"events": []string{"package.created"}}, apiKey(o.APIKey)).Map(t)
+	e.newPackage(userToken(o.Token), "probe")
+	var log []map[string]any
+	deadline := time.Now().Add(10 * time.Second)
+	for len(log) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		e.must(200, "GET", "/v1/custom_webhooks/"+hook["id"].(string)+"/deliveries", nil, apiKey(o.APIKey)).JSON(t, &log)
+	}
+	if len(log) == 0 || !strings.Contains(log[0]["error"].(string), "link-local") {
+		t.Fatalf("log = %v", log)
+	}
+}

@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -102,12 +103,20 @@ func packageStates(c *fiber.Ctx) []core.PackageState {
 }
 
 func (s *Server) listPackages(c *fiber.Ctx, p *core.Principal) error {
-	pg, page, err := listQuery(c, "package.list")
+	return s.packageList(c, p, "package.list", s.svc.Packages)
+}
+
+// packageList serves a v1.1 package list (the team's packages, or the
+// inbox) with MASV's filters: status[], name, sender, teamspaces[],
+// portal, created_at_start/end, expiry_start/end, paging and sort.
+func (s *Server) packageList(c *fiber.Ctx, p *core.Principal, op string,
+	fetch func(context.Context, *core.Principal, string, core.PackageQuery) ([]core.PackageView, int, error)) error {
+	pg, page, err := listQuery(c, op)
 	if err != nil {
 		return err
 	}
 	q := core.PackageQuery{States: packageStates(c), Page: pg, Name: c.Query("name"), Sender: c.Query("sender"),
-		Teamspaces: queryList(c, "teamspaces")}
+		Teamspaces: queryList(c, "teamspaces"), Portal: c.Query("portal")}
 	for _, tf := range []struct {
 		name string
 		dst  *time.Time
@@ -115,12 +124,12 @@ func (s *Server) listPackages(c *fiber.Ctx, p *core.Principal) error {
 		if v := c.Query(tf.name); v != "" {
 			t, err := parseTime(v)
 			if err != nil {
-				return core.Invalidf("package.list", tf.name, "%s: %v", tf.name, err)
+				return core.Invalidf(op, tf.name, "%s: %v", tf.name, err)
 			}
 			*tf.dst = t
 		}
 	}
-	vs, total, err := s.svc.Packages(c.UserContext(), p, param(c, "team_id"), q)
+	vs, total, err := fetch(c.UserContext(), p, param(c, "team_id"), q)
 	if err != nil {
 		return err
 	}

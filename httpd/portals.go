@@ -3,7 +3,6 @@ package httpd
 import (
 	"encoding/json"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -460,31 +459,5 @@ func (s *Server) submitFormResponse(c *fiber.Ctx) error {
 }
 
 func (s *Server) inbox(c *fiber.Ctx, p *core.Principal) error {
-	pg, page, err := listQuery(c, "inbox.list")
-	if err != nil {
-		return err
-	}
-	q := core.PackageQuery{States: packageStates(c), Page: pg, Name: c.Query("name"), Sender: c.Query("sender"),
-		Teamspaces: queryList(c, "teamspaces"), Portal: c.Query("portal")}
-	for _, tf := range []struct {
-		name string
-		dst  *time.Time
-	}{{"created_at_start", &q.CreatedAtStart}, {"created_at_end", &q.CreatedAtEnd}, {"expiry_start", &q.ExpiryStart}, {"expiry_end", &q.ExpiryEnd}} {
-		if v := c.Query(tf.name); v != "" {
-			t, err := parseTime(v)
-			if err != nil {
-				return core.Invalidf("inbox.list", tf.name, "%s: %v", tf.name, err)
-			}
-			*tf.dst = t
-		}
-	}
-	vs, total, err := s.svc.Inbox(c.UserContext(), p, param(c, "team_id"), q)
-	if err != nil {
-		return err
-	}
-	out := make([]PackageResponse, 0, len(vs))
-	for i := range vs {
-		out = append(out, packageView(&vs[i]))
-	}
-	return c.JSON(list(out, total, page, pg.Limit))
+	return s.packageList(c, p, "inbox.list", s.svc.Inbox)
 }

@@ -202,3 +202,57 @@ func TestBrowserPortalPage(t *testing.T) {
 		t.Fatalf("files = %v", names)
 	}
 }
+
+// TestBrowserSendPage: a member signs in on the web UI and sends two
+// files to two recipients; the package is finalized with their links and
+// the files' digests are the sources'.
+func TestBrowserSendPage(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t)
+	dir := t.TempDir()
+	a := randomData(41, 2_500_000)
+	os.WriteFile(filepath.Join(dir, "reel 1.mov"), a, 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello"), 0o644)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/"),
+		chromedp.WaitVisible(`#login-form input[name=email]`),
+		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
+		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
+		chromedp.Click(`#login-form button[type=submit]`),
+		chromedp.WaitVisible(`#send-form input[name=name]`),
+		chromedp.SetValue(`#send-form input[name=name]`, "Cut <v3>"),
+		chromedp.SetValue(`#send-form input[name=recipients]`, "ed@post.example, col@post.example"),
+		chromedp.SetUploadFiles(`#send-form input[name=files]`, []string{filepath.Join(dir, "reel 1.mov"), filepath.Join(dir, "notes.txt")}),
+		chromedp.Click(`#send-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.HasPrefix(status, "Sent") && time.Now().Before(deadline) {
+		status, _ = chromedp.Run(ctx, chromedp.Text(`#send-status`))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.HasPrefix(status, "Sent: 2 file(s) to ed@post.example, col@post.example") {
+		t.Fatalf("status: %q", status)
+	}
+	o := e.owner()
+	var l struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages", nil, userToken(o.Token)).JSON(t, &l)
+	if len(l.Records) != 1 || l.Records[0]["name"] != "Cut <v3>" || l.Records[0]["state"] != "finalized" {
+		t.Fatalf("packages = %v", l.Records)
+	}
+	pid := l.Records[0]["id"].(string)
+	tok := e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+pid, nil, userToken(o.Token)).Map(t)["access_token"].(string)
+	for _, f := range e.must(200, "GET", "/v1/packages/"+pid+"/files", nil, ptok(tok)).array(t) {
+		if f["name"] == "reel 1.mov" && f["digest"] != (&upload{data: a}).wantDigest() {
+			t.Fatalf("digest of reel 1.mov = %v", f["digest"])
+		}
+	}
+	if links := e.must(200, "GET", "/v1/packages/"+pid+"/links", nil, ptok(tok)).array(t); len(links) != 2 {
+		t.Fatalf("links = %v", links)
+	}
+}

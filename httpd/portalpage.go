@@ -62,7 +62,7 @@ var portalPageTmpl = template.Must(template.New("portal").Parse(`<!doctype html>
 <p id="status" role="status"></p>
 </form>{{end}}
 </section>
-<script src="/ui/portal.js"></script>
+<script type="module" src="/ui/portal.js"></script>
 {{end}}{{end}}
 </main></body></html>
 `))

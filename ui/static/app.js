@@ -1,5 +1,7 @@
 // The minimal UI of the foundation: sign in with a session cookie, accept
 // an invitation, list one's teams. It uses the public API like any client.
+import { uploadAll } from "./uploader.js";
+
 const $ = (id) => document.getElementById(id);
 let csrf = sessionStorage.getItem("haul.csrf") || "";
 
@@ -36,6 +38,12 @@ async function home() {
       const li = document.createElement("li");
       li.textContent = t.name;
       return li;
+    }));
+    $("send-team").replaceChildren(...teams.map((t) => {
+      const o = document.createElement("option");
+      o.value = t.id;
+      o.textContent = t.name;
+      return o;
     }));
     show("home");
   } catch {
@@ -111,3 +119,47 @@ async function invitation(token) {
 
 const m = location.pathname.match(/^\/invitations\/([^/]+)$/);
 if (m) invitation(m[1]); else home();
+
+// Send: a package of the picked files (or a folder, structure kept) to
+// the recipients, through the same upload flow as any client. Closing the
+// tab while sending asks first.
+let sending = false;
+window.addEventListener("beforeunload", (ev) => {
+  if (sending) {
+    ev.preventDefault();
+    ev.returnValue = "";
+  }
+});
+
+$("send-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const files = [...ev.target.files.files, ...ev.target.folder.files];
+  const status = $("send-status"), progress = $("send-progress");
+  if (files.length === 0) {
+    status.textContent = "Pick files or a folder first.";
+    return;
+  }
+  const recipients = (f.get("recipients") || "").split(",").map((r) => r.trim()).filter((r) => r);
+  sending = true;
+  progress.hidden = false;
+  progress.value = 0;
+  try {
+    const body = { name: f.get("name"), recipients };
+    if (f.get("password")) body.password = f.get("password");
+    const pkg = await api("POST", "/v1/teams/" + encodeURIComponent(f.get("team")) + "/packages", body);
+    status.textContent = "Sending…";
+    const started = Date.now();
+    await uploadAll(pkg.id, pkg.access_token, files, (done, total) => {
+      progress.value = total ? done / total : 1;
+      const secs = (Date.now() - started) / 1000;
+      if (secs > 0 && total) status.textContent = "Sending… " + Math.round(done / secs / 1e6) + " MB/s";
+    });
+    status.textContent = "Sent: " + files.length + " file(s)" + (recipients.length ? " to " + recipients.join(", ") : "") + ".";
+    ev.target.reset();
+  } catch (e) {
+    status.textContent = e.message;
+  } finally {
+    sending = false;
+  }
+});

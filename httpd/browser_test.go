@@ -132,6 +132,28 @@ func TestBrowserLinkPage(t *testing.T) {
 	if len(zip) < len(data) || string(zip[:2]) != "PK" {
 		t.Fatalf("the zip: %d bytes", len(zip))
 	}
+	// The page reports the finished download, and shows each file's
+	// BLAKE3 (what b3sum prints).
+	var status2 string
+	deadline = time.Now().Add(20 * time.Second)
+	for !strings.Contains(status2, "Download complete") && time.Now().Before(deadline) {
+		status2, _ = chromedp.Run(ctx, chromedp.Text(`#status`))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(status2, "Download complete") {
+		t.Fatalf("status after downloading: %q", status2)
+	}
+	digests, err := chromedp.Run(ctx, chromedp.Text(`#files`))
+	if err != nil || !strings.Contains(digests, (&upload{data: data}).wantDigest()) {
+		t.Fatalf("the page does not show the digest: %q %v", digests, err)
+	}
+	var acts struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/activities?activity_types[]=package_download_from_masv&activity_states[]=complete", nil, userToken(o.Token)).JSON(t, &acts)
+	if len(acts.Records) != 1 {
+		t.Fatalf("completed downloads = %v", acts.Records)
+	}
 }
 
 // TestBrowserPortalPage: an outside sender uses a portal's page in

@@ -47,6 +47,10 @@
     name.textContent = f.path ? f.path + "/" + f.name : f.name;
     const size = document.createElement("td");
     size.textContent = f.size + " bytes";
+    const digest = document.createElement("td");
+    const code = document.createElement("code");
+    code.textContent = f.digest || "";
+    digest.appendChild(code);
     const act = document.createElement("td");
     const b = document.createElement("button");
     b.textContent = f.kind === "file" ? "Download" : "Download all (zip)";
@@ -54,8 +58,25 @@
     b.dataset.bound = "1";
     b.addEventListener("click", () => go(pkg, f.id));
     act.appendChild(b);
-    tr.append(name, size, act);
+    tr.append(name, size, digest, act);
     return tr;
+  }
+
+  // reportWhenDone tells haul, once it has served every file (or the zip)
+  // whole, that this download is complete; the sender's history shows it.
+  let reporting = false;
+  async function reportWhenDone(pkg) {
+    if (reporting) return;
+    reporting = true;
+    for (let i = 0; i < 720; i++) {
+      await new Promise((r) => setTimeout(r, i < 5 ? 1000 : 5000));
+      const r = await fetch("/v1/packages/" + pkg + "/download_complete", { method: "POST", headers: { "X-Package-Token": token } });
+      if (r.status === 204) {
+        status.textContent = "Download complete. Thank you.";
+        return;
+      }
+      if (r.status !== 409) return;
+    }
   }
 
   async function go(pkg, fileID) {
@@ -65,6 +86,7 @@
       // be on server.download_host; signatures do not cover the host).
       const u = new URL(await fetchURL(pkg, fileID), location.href);
       location.href = u.pathname + u.search;
+      reportWhenDone(pkg);
     } catch (e) {
       status.textContent = e.message;
     }

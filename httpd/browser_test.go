@@ -278,3 +278,20 @@ func TestBrowserSendPage(t *testing.T) {
 		t.Fatalf("links = %v", links)
 	}
 }
+
+// TestStaticRevalidation: UI files carry an ETag and answer 304 when
+// unchanged.
+func TestStaticRevalidation(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/ui/uploader.js", nil)
+	etag := r.Header.Get("ETag")
+	if r.Status != 200 || etag == "" || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("uploader.js: %d %v", r.Status, r.Header)
+	}
+	if r := e.do("GET", "/ui/uploader.js", nil, header("If-None-Match", etag)); r.Status != 304 {
+		t.Fatalf("revalidation: %d", r.Status)
+	}
+	if r := e.do("GET", "/ui/uploader.js", nil, header("If-None-Match", `"other"`)); r.Status != 200 {
+		t.Fatalf("changed: %d", r.Status)
+	}
+}

@@ -1,6 +1,8 @@
 package httpd
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
 	"mime"
 	"path"
@@ -35,7 +37,15 @@ func (s *Server) uiStatic(c *fiber.Ctx) error {
 	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
 		c.Set(fiber.HeaderContentType, t)
 	}
+	// Revalidated on each use (the names carry no fingerprint), answered
+	// 304 when unchanged: the ETag is the content's hash.
+	sum := sha256.Sum256(b)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderETag, etag)
+	if etagListHas(c.Get(fiber.HeaderIfNoneMatch), etag) {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
 	return c.Send(b)
 }

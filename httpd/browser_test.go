@@ -277,6 +277,59 @@ func TestBrowserSendPage(t *testing.T) {
 	if links := e.must(200, "GET", "/v1/packages/"+pid+"/links", nil, ptok(tok)).array(t); len(links) != 2 {
 		t.Fatalf("links = %v", links)
 	}
+
+	// Transfers: the package is listed (its name as text), opens with its
+	// files' digests and its links; a direct link is made and disabled.
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(`#transfers button`),
+		chromedp.Click(`#transfers button`),
+		chromedp.WaitVisible(`#package-files code`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := chromedp.Run(ctx, chromedp.Text(`#package-files`))
+	title, _ := chromedp.Run(ctx, chromedp.Text(`#package-title`))
+	if title != "Cut <v3>" || !strings.Contains(files, (&upload{data: a}).wantDigest()) {
+		t.Fatalf("package page: %q %q", title, files)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`#link-form button[type=submit]`)); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if links := e.must(200, "GET", "/v1/packages/"+pid+"/links", nil, ptok(tok)).array(t); len(links) == 3 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var direct string
+	for _, l := range e.must(200, "GET", "/v1/packages/"+pid+"/links", nil, ptok(tok)).array(t) {
+		if l["email"] == ownerEmail { // a direct link shows the sender's address
+			direct = l["id"].(string)
+		}
+	}
+	if direct == "" {
+		t.Fatal("no direct link was made from the page")
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(`#package-links button[data-link="`+direct+`"]`), chromedp.Click(`#package-links button[data-link="`+direct+`"]`)); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for disabled := false; !disabled && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, l := range e.must(200, "GET", "/v1/packages/"+pid+"/links", nil, ptok(tok)).array(t) {
+			if l["id"] == direct && l["disabled"] == true {
+				disabled = true
+			}
+		}
+	}
+	var text string
+	for deadline = time.Now().Add(10 * time.Second); !strings.Contains(text, "(disabled)") && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		text, _ = chromedp.Run(ctx, chromedp.Text(`#package-links`))
+	}
+	if !strings.Contains(text, "(disabled)") {
+		t.Fatalf("links on the page: %q", text)
+	}
 }
 
 // TestStaticRevalidation: UI files carry an ETag and answer 304 when

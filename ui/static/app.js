@@ -20,7 +20,7 @@ async function api(method, path, body) {
 }
 
 function show(id) {
-  for (const s of ["login", "invite", "password", "home"]) $(s).hidden = s !== id;
+  for (const s of ["login", "invite", "password", "home", "reset"]) $(s).hidden = s !== id;
 }
 
 async function home() {
@@ -46,6 +46,7 @@ async function home() {
       return o;
     }));
     show("home");
+    await transfers("packages");
   } catch {
     show("login");
   }
@@ -118,7 +119,133 @@ async function invitation(token) {
 }
 
 const m = location.pathname.match(/^\/invitations\/([^/]+)$/);
-if (m) invitation(m[1]); else home();
+const r = location.pathname.match(/^\/password_reset\/([^/]+)$/);
+if (m) invitation(m[1]); else if (r) reset(r[1]); else home();
+
+// A forgotten password: a reset link by mail, then a new password.
+$("forgot-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    await api("POST", "/v1/auth/password_reset", { email: new FormData(ev.target).get("email") });
+    $("forgot-status").textContent = "If an account has this address, a reset link is on its way.";
+  } catch (e) {
+    $("forgot-status").textContent = e.message;
+  }
+});
+
+function reset(token) {
+  show("reset");
+  $("reset-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api("POST", "/v1/auth/password_reset/" + encodeURIComponent(token), { password: new FormData(ev.target).get("password") });
+      history.replaceState(null, "", "/");
+      show("login");
+      $("login-error").textContent = "Password changed: sign in with it.";
+    } catch (e) {
+      $("reset-status").textContent = e.message;
+    }
+  });
+}
+
+// Transfers: the team's sent packages or its inbox (received through
+// portals); a package opens with its files (and digests) and its links.
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+async function transfers(which) {
+  const team = $("send-team").value;
+  if (!team) return;
+  const list = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/" + which + "?status[]=new&status[]=finalized&status[]=expired&limit=100");
+  $("transfers").replaceChildren(...list.records.map((p) => {
+    const tr = document.createElement("tr");
+    const name = document.createElement("td");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = p.name;
+    b.addEventListener("click", () => openPackage(team, p.id));
+    name.appendChild(b);
+    tr.append(name, cell(p.sender), cell(p.state), cell(p.size + " bytes"), cell(new Date(p.created_at).toLocaleString()));
+    return tr;
+  }));
+}
+$("show-sent").addEventListener("click", () => transfers("packages"));
+$("show-received").addEventListener("click", () => transfers("inbox"));
+
+let current = null; // the open package: {id, token}
+
+async function openPackage(team, id) {
+  const pkg = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/packages/" + encodeURIComponent(id));
+  current = { id, token: pkg.access_token, state: pkg.state };
+  $("package-title").textContent = pkg.name;
+  const files = await pkgCall("GET", "/v1/packages/" + id + "/files");
+  $("package-files").replaceChildren(...files.map((f) => {
+    const tr = document.createElement("tr");
+    const code = document.createElement("code");
+    code.textContent = f.digest || "";
+    const d = document.createElement("td");
+    d.appendChild(code);
+    tr.append(cell((f.path ? f.path + "/" : "") + f.name), cell(f.size + " bytes"), d);
+    return tr;
+  }));
+  await showLinks();
+  $("package").hidden = false;
+}
+
+async function pkgCall(method, path, body) {
+  const h = { "Accept": "application/json", "X-Package-Token": current.token };
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  const res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new Error(data && data.errors && data.errors[0] ? data.errors[0].msg : res.statusText);
+  return data;
+}
+
+async function showLinks() {
+  const links = await pkgCall("GET", "/v1/packages/" + current.id + "/links");
+  $("package-links").replaceChildren(...links.map((l) => {
+    const li = document.createElement("li");
+    const label = document.createElement("span");
+    label.textContent = (l.email || "direct link") + (l.disabled ? " (disabled)" : "") + " — " + l.url + " ";
+    li.appendChild(label);
+    if (!l.disabled) {
+      const copy = document.createElement("button");
+      copy.type = "button";
+      copy.textContent = "Copy";
+      copy.addEventListener("click", () => navigator.clipboard && navigator.clipboard.writeText(l.url));
+      const off = document.createElement("button");
+      off.type = "button";
+      off.textContent = "Disable";
+      off.dataset.link = l.id;
+      off.addEventListener("click", async () => {
+        await pkgCall("DELETE", "/v1/packages/" + current.id + "/links/" + l.id);
+        await showLinks();
+      });
+      li.append(copy, off);
+    }
+    return li;
+  }));
+}
+
+$("link-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  try {
+    const body = {};
+    if (f.get("email")) body.email = f.get("email");
+    if (f.get("password")) body.password = f.get("password");
+    await pkgCall("POST", "/v1/packages/" + current.id + "/links", body);
+    ev.target.reset();
+    $("link-status").textContent = "";
+    await showLinks();
+  } catch (e) {
+    $("link-status").textContent = e.message;
+  }
+});
 
 // Send: a package of the picked files (or a folder, structure kept) to
 // the recipients, through the same upload flow as any client. Closing the
@@ -157,6 +284,7 @@ $("send-form").addEventListener("submit", async (ev) => {
     });
     status.textContent = "Sent: " + files.length + " file(s)" + (recipients.length ? " to " + recipients.join(", ") : "") + ".";
     ev.target.reset();
+    await transfers("packages");
   } catch (e) {
     status.textContent = e.message;
   } finally {

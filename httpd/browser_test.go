@@ -348,3 +348,43 @@ func TestStaticRevalidation(t *testing.T) {
 		t.Fatalf("changed: %d", r.Status)
 	}
 }
+
+// TestBrowserPasswordReset: "forgot your password" mails a link; the page
+// it opens sets the new password.
+func TestBrowserPasswordReset(t *testing.T) {
+	ctx := chrome(t)
+	box := startMailbox(t, "127.0.0.1:0")
+	e := newEnv(t, func(o *envOptions) { o.mailer = mailer(t, box.ln.Addr().String()) })
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/"),
+		chromedp.WaitVisible(`#forgot-form input[name=email]`),
+		chromedp.SetValue(`#forgot-form input[name=email]`, ownerEmail),
+		chromedp.Click(`#forgot-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := box.waitFor(t, ownerEmail, "")
+	i := strings.Index(m.Text, "/password_reset/")
+	if i < 0 {
+		t.Fatalf("reset mail: %s", m.Text)
+	}
+	token := strings.Fields(m.Text[i+len("/password_reset/"):])[0]
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/password_reset/"+token),
+		chromedp.WaitVisible(`#reset-form input[name=password]`),
+		chromedp.SetValue(`#reset-form input[name=password]`, "a-new-browser-password"),
+		chromedp.Click(`#reset-form button[type=submit]`),
+		chromedp.WaitVisible(`#login-form`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg string
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(msg, "Password changed") && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		msg, _ = chromedp.Run(ctx, chromedp.Text(`#login-error`))
+	}
+	if !strings.Contains(msg, "Password changed") || e.login(ownerEmail, "a-new-browser-password") == "" {
+		t.Fatalf("after the reset: %q", msg)
+	}
+}

@@ -6,13 +6,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"haul/core"
 )
 
 // chrome starts a headless Chromium (Debian's chromium; the test is
@@ -387,4 +391,133 @@ func TestBrowserPasswordReset(t *testing.T) {
 	if !strings.Contains(msg, "Password changed") || e.login(ownerEmail, "a-new-browser-password") == "" {
 		t.Fatalf("after the reset: %q", msg)
 	}
+}
+
+// TestBrowserSendResumesAfterReload: a send interrupted by a reload
+// finishes when the same file is picked again, sending only the parts the
+// server does not hold.
+func TestBrowserSendResumesAfterReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 130 MiB through a throttled browser")
+	}
+	ctx := chrome(t)
+	e := newEnv(t)
+	dir := t.TempDir()
+	big := randomData(51, 130<<20) // three parts of 64 MiB, the last short
+	path := filepath.Join(dir, "camera card.mov")
+	os.WriteFile(path, big, 0o644)
+	var puts atomic.Int32
+	var asked atomic.Bool
+	chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if ev.Request.Method == "PUT" {
+				puts.Add(1)
+			}
+		case *page.EventJavascriptDialogOpening:
+			// The page asks before leaving while it sends: leave.
+			asked.Store(ev.Type == page.DialogTypeBeforeunload)
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	})
+	// About three seconds a part: a reload lands mid-send.
+	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: 25 << 20}}}); err != nil {
+		t.Fatal(err)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/"),
+		chromedp.WaitVisible(`#login-form input[name=email]`),
+		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
+		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
+		chromedp.Click(`#login-form button[type=submit]`),
+		chromedp.WaitVisible(`#send-form input[name=name]`),
+		chromedp.SetValue(`#send-form input[name=name]`, "Card A"),
+		chromedp.SetUploadFiles(`#send-form input[name=files]`, []string{path}),
+		chromedp.Click(`#send-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the server holds a part, then reload.
+	deadline := time.Now().Add(60 * time.Second)
+	var parts []*core.Part
+	for len(parts) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		parts = e.heldParts(t)
+	}
+	if len(parts) == 0 || len(parts) == 3 {
+		t.Fatalf("%d parts held before the reload", len(parts))
+	}
+	before := puts.Load()
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(`#resume-form`)); err != nil {
+		t.Fatal(err)
+	}
+	if !asked.Load() {
+		t.Error("the page did not ask before leaving a send in progress")
+	}
+	heldAtResume := len(e.heldParts(t))
+	putsBefore := puts.Load()
+	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetUploadFiles(`#resume-form input[name=files]`, []string{path}),
+		chromedp.Click(`#resume-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	for deadline = time.Now().Add(60 * time.Second); !strings.HasPrefix(status, "Sent") && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		status, _ = chromedp.Run(ctx, chromedp.Text(`#send-status`))
+	}
+	if !strings.HasPrefix(status, "Sent") {
+		t.Fatalf("status after resuming: %q", status)
+	}
+	resent := int(puts.Load() - putsBefore)
+	if resent > 3-heldAtResume+1 || resent < 1 {
+		t.Fatalf("resuming sent %d parts; %d of 3 were held (before the reload %d PUTs)", resent, heldAtResume, before)
+	}
+	o := e.owner()
+	var l struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages", nil, userToken(o.Token)).JSON(t, &l)
+	if len(l.Records) != 1 || l.Records[0]["state"] != "finalized" || l.Records[0]["size"] != float64(len(big)) {
+		t.Fatalf("packages = %v", l.Records)
+	}
+	pid := l.Records[0]["id"].(string)
+	tok := e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+pid, nil, userToken(o.Token)).Map(t)["access_token"].(string)
+	files := e.must(200, "GET", "/v1/packages/"+pid+"/files", nil, ptok(tok)).array(t)
+	if files[0]["digest"] != (&upload{data: big}).wantDigest() {
+		t.Fatalf("digest %v", files[0]["digest"])
+	}
+}
+
+// heldParts returns the parts of the env's only open upload.
+func (e *env) heldParts(t *testing.T) []*core.Part {
+	t.Helper()
+	var out []*core.Part
+	e.Meta.View(t.Context(), func(tx core.Tx) error {
+		pks, err := tx.TeamPackages(e.TeamID)
+		if err != nil {
+			return err
+		}
+		for _, pk := range pks {
+			fs, err := tx.PackageFiles(pk.ID)
+			if err != nil {
+				return err
+			}
+			for _, f := range fs {
+				if f.UploadID != "" {
+					out, err = tx.UploadParts(f.UploadID)
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return out
 }

@@ -1,9 +1,11 @@
 // The minimal UI of the foundation: sign in with a session cookie, accept
 // an invitation, list one's teams. It uses the public API like any client.
-import { uploadAll } from "./uploader.js";
+import { savedSend, uploadAll } from "./uploader.js";
 
 const $ = (id) => document.getElementById(id);
 let csrf = sessionStorage.getItem("haul.csrf") || "";
+// SEND_KEY keeps the send in progress (localStorage), for resuming.
+const SEND_KEY = "haul.send";
 
 async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
@@ -46,6 +48,9 @@ async function home() {
       return o;
     }));
     show("home");
+    const saved = savedSend(SEND_KEY);
+    $("resume-form").hidden = !saved;
+    if (saved) $("resume-name").textContent = saved.name;
     await transfers("packages");
   } catch {
     show("login");
@@ -258,36 +263,68 @@ window.addEventListener("beforeunload", (ev) => {
   }
 });
 
-$("send-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  const files = [...ev.target.files.files, ...ev.target.folder.files];
+// send uploads files into a package with progress and speed, saving its
+// progress so a reload can resume it.
+async function send(pkgID, token, name, files) {
   const status = $("send-status"), progress = $("send-progress");
-  if (files.length === 0) {
-    status.textContent = "Pick files or a folder first.";
-    return;
-  }
-  const recipients = (f.get("recipients") || "").split(",").map((r) => r.trim()).filter((r) => r);
   sending = true;
   progress.hidden = false;
   progress.value = 0;
   try {
-    const body = { name: f.get("name"), recipients };
-    if (f.get("password")) body.password = f.get("password");
-    const pkg = await api("POST", "/v1/teams/" + encodeURIComponent(f.get("team")) + "/packages", body);
     status.textContent = "Sending…";
     const started = Date.now();
-    await uploadAll(pkg.id, pkg.access_token, files, (done, total) => {
+    await uploadAll(pkgID, token, files, (done, total) => {
       progress.value = total ? done / total : 1;
       const secs = (Date.now() - started) / 1000;
       if (secs > 0 && total) status.textContent = "Sending… " + Math.round(done / secs / 1e6) + " MB/s";
-    });
-    status.textContent = "Sent: " + files.length + " file(s)" + (recipients.length ? " to " + recipients.join(", ") : "") + ".";
-    ev.target.reset();
-    await transfers("packages");
+    }, SEND_KEY, name);
+    return true;
   } catch (e) {
     status.textContent = e.message;
+    return false;
   } finally {
     sending = false;
   }
+}
+
+$("send-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const files = [...ev.target.files.files, ...ev.target.folder.files];
+  if (files.length === 0) {
+    $("send-status").textContent = "Pick files or a folder first.";
+    return;
+  }
+  const recipients = (f.get("recipients") || "").split(",").map((r) => r.trim()).filter((r) => r);
+  let pkg;
+  try {
+    const body = { name: f.get("name"), recipients };
+    if (f.get("password")) body.password = f.get("password");
+    pkg = await api("POST", "/v1/teams/" + encodeURIComponent(f.get("team")) + "/packages", body);
+  } catch (e) {
+    $("send-status").textContent = e.message;
+    return;
+  }
+  if (await send(pkg.id, pkg.access_token, f.get("name"), files)) {
+    $("send-status").textContent = "Sent: " + files.length + " file(s)" + (recipients.length ? " to " + recipients.join(", ") : "") + ".";
+    ev.target.reset();
+    await transfers("packages");
+  }
+});
+
+$("resume-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const saved = savedSend(SEND_KEY);
+  const files = [...ev.target.files.files, ...ev.target.folder.files];
+  if (!saved || files.length === 0) return;
+  if (await send(saved.pkg, saved.token, saved.name, files)) {
+    $("send-status").textContent = "Sent: " + files.length + " file(s).";
+    $("resume-form").hidden = true;
+    await transfers("packages");
+  }
+});
+
+$("resume-drop").addEventListener("click", () => {
+  localStorage.removeItem(SEND_KEY);
+  $("resume-form").hidden = true;
 });

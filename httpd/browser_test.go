@@ -282,6 +282,18 @@ func TestBrowserSendPage(t *testing.T) {
 		t.Fatalf("links = %v", links)
 	}
 
+	// The owner sees the appliance's storage.
+	var summary string
+	for deadline = time.Now().Add(10 * time.Second); !strings.Contains(summary, "dedup") && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		summary, _ = chromedp.Run(ctx, chromedp.Text(`#storage-summary`))
+	}
+	if !strings.Contains(summary, "used") || !strings.Contains(summary, "dedup") {
+		t.Fatalf("storage summary: %q", summary)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#storage-chart rect").length`)); err != nil || n != 6 {
+		t.Fatalf("storage chart: %d bars (%v)", n/2, err)
+	}
+
 	// Transfers: the package is listed (its name as text), opens with its
 	// files' digests and its links; a direct link is made and disabled.
 	err = chromedp.Do(ctx,

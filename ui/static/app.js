@@ -48,6 +48,7 @@ async function home() {
       return o;
     }));
     show("home");
+    storage(); // owner and admins: the appliance's storage
     const saved = savedSend(SEND_KEY);
     $("resume-form").hidden = !saved;
     if (saved) $("resume-name").textContent = saved.name;
@@ -328,3 +329,58 @@ $("resume-drop").addEventListener("click", () => {
   localStorage.removeItem(SEND_KEY);
   $("resume-form").hidden = true;
 });
+
+// Storage: capacity and use as SVG bars, logical against physical bytes
+// (deduplication), the parity geometry, scrub progress and repairs. Shown
+// to those who may read it (owner and admins).
+function human(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : String(n)) + " " + units[i];
+}
+
+function bar(svg, y, label, value, max) {
+  const ns = "http://www.w3.org/2000/svg";
+  const w = max > 0 ? Math.max(1, Math.round(300 * Math.min(1, value / max))) : 0;
+  const bg = document.createElementNS(ns, "rect");
+  bg.setAttribute("x", "100"); bg.setAttribute("y", String(y)); bg.setAttribute("width", "300"); bg.setAttribute("height", "14"); bg.setAttribute("fill", "#e9ecef");
+  const fg = document.createElementNS(ns, "rect");
+  fg.setAttribute("x", "100"); fg.setAttribute("y", String(y)); fg.setAttribute("width", String(w)); fg.setAttribute("height", "14"); fg.style.fill = "var(--accent)";
+  const t = document.createElementNS(ns, "text");
+  t.setAttribute("x", "0"); t.setAttribute("y", String(y + 11)); t.setAttribute("font-size", "11");
+  t.textContent = label;
+  svg.append(bg, fg, t);
+}
+
+async function storage() {
+  let st;
+  try {
+    st = await api("GET", "/v1/system/storage");
+  } catch {
+    $("storage").hidden = true; // not the caller's to see
+    return;
+  }
+  const svg = $("storage-chart");
+  svg.replaceChildren();
+  const used = st.capacity_bytes - st.free_bytes;
+  bar(svg, 4, "Disk used", used, st.capacity_bytes);
+  bar(svg, 26, "Stored (unique)", st.unique_bytes, Math.max(st.logical_bytes, 1));
+  bar(svg, 48, "Scrub", st.scrub_progress, 1);
+  $("storage-summary").textContent = human(used) + " of " + human(st.capacity_bytes) + " used; " +
+    human(st.logical_bytes) + " of files kept in " + human(st.unique_bytes) + " (dedup " + (st.dedup_ratio || 1).toFixed(2) + "×).";
+  const facts = [
+    ["Geometry", st.data_shards + " data + " + st.parity_shards + " parity shards; survives losing " + st.dir_loss_survive + " of " + st.data_dirs + " directories"],
+    ["Blocks", st.blocks + " in " + st.segments + " segments of " + human(st.block_size) + " blocks"],
+    ["Repairs", st.repairs + " shards rebuilt since start"],
+    ["Unreadable directories", String(st.unreadable_dirs)],
+  ];
+  $("storage-facts").replaceChildren(...facts.flatMap(([k, v]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = k;
+    const dd = document.createElement("dd");
+    dd.textContent = v;
+    return [dt, dd];
+  }));
+  $("storage").hidden = false;
+}

@@ -533,3 +533,88 @@ func (e *env) heldParts(t *testing.T) []*core.Part {
 	})
 	return out
 }
+
+// TestBrowserTeamAdmin: the owner invites a member, changes the role,
+// removes them, and makes and revokes an API key whose secret is shown
+// once.
+func TestBrowserTeamAdmin(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t)
+	o := e.owner()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/"),
+		chromedp.WaitVisible(`#login-form input[name=email]`),
+		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
+		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
+		chromedp.Click(`#login-form button[type=submit]`),
+		chromedp.WaitVisible(`#invite-member-form input[name=email]`),
+		chromedp.SetValue(`#invite-member-form input[name=email]`, "new.editor@studio.example"),
+		chromedp.SetValue(`#invite-member-form select[name=role]`, "member"),
+		chromedp.Click(`#invite-member-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText := func(sel, want string) string {
+		t.Helper()
+		var got string
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(got, want) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			got, _ = chromedp.Run(ctx, chromedp.Text(sel))
+		}
+		if !strings.Contains(got, want) {
+			t.Fatalf("%s: %q, want %q", sel, got, want)
+		}
+		return got
+	}
+	waitText(`#invite-member-status`, "/invitations/")
+	waitText(`#members`, "new.editor@studio.example")
+	var mid string
+	for _, m := range e.must(200, "GET", "/v1/teams/"+e.TeamID+"/members", nil, userToken(o.Token)).array(t) {
+		if m["email"] == "new.editor@studio.example" {
+			mid = m["id"].(string)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.SetValue(`select[data-member="`+mid+`"]`, "admin")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('select[data-member="`+mid+`"]').dispatchEvent(new Event("change"))`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(`#invite-member-status`, "is now Admin")
+	if err := chromedp.Do(ctx, chromedp.Click(`button[data-remove="`+mid+`"]`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if len(e.must(200, "GET", "/v1/teams/"+e.TeamID+"/members", nil, userToken(o.Token)).array(t)) == 1 {
+			break
+		}
+	}
+	if n := len(e.must(200, "GET", "/v1/teams/"+e.TeamID+"/members", nil, userToken(o.Token)).array(t)); n != 1 {
+		t.Fatalf("%d members after the removal", n)
+	}
+
+	if err := chromedp.Do(ctx, chromedp.SetValue(`#api-key-form input[name=name]`, "render farm"), chromedp.Click(`#api-key-form button[type=submit]`)); err != nil {
+		t.Fatal(err)
+	}
+	secret := waitText(`#api-key-secret`, "haul_")
+	key := secret[strings.Index(secret, "haul_"):]
+	if r := e.do("GET", "/v1/teams/"+e.TeamID, nil, apiKey(key)); r.Status != 200 {
+		t.Fatalf("the key shown does not work: %d", r.Status)
+	}
+	waitText(`#api-keys`, "render farm")
+	var kid string
+	for _, k := range e.must(200, "GET", "/v1/teams/"+e.TeamID+"/api_keys", nil, userToken(o.Token)).array(t) {
+		if k["name"] == "render farm" {
+			kid = k["id"].(string)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`button[data-key="`+kid+`"]`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if e.do("GET", "/v1/teams/"+e.TeamID, nil, apiKey(key)).Status == 401 {
+			return
+		}
+	}
+	t.Fatal("the revoked key still works")
+}

@@ -49,6 +49,8 @@ async function home() {
     }));
     show("home");
     storage(); // owner and admins: the appliance's storage
+    members();
+    apiKeys();
     const saved = savedSend(SEND_KEY);
     $("resume-form").hidden = !saved;
     if (saved) $("resume-name").textContent = saved.name;
@@ -384,3 +386,117 @@ async function storage() {
   }));
   $("storage").hidden = false;
 }
+
+// Members: the team's people and roles (who may see it: everyone but
+// guests; who may change it: owner and admins, as the API decides).
+const roles = [["owner", "Owner"], ["admin", "Admin"], ["integration_manager", "Integration manager"], ["member", "Member"], ["guest", "Guest"]];
+
+async function members() {
+  const team = $("send-team").value;
+  let list;
+  try {
+    list = await api("GET", "/v1/teams/" + encodeURIComponent(team) + "/members");
+  } catch {
+    $("team-admin").hidden = true;
+    return;
+  }
+  $("members").replaceChildren(...list.map((m) => {
+    const tr = document.createElement("tr");
+    const role = document.createElement("td");
+    const sel = document.createElement("select");
+    sel.setAttribute("aria-label", "Role of " + m.email);
+    sel.dataset.member = m.id;
+    for (const [v, label] of roles) {
+      const o = document.createElement("option");
+      o.value = v;
+      o.textContent = label;
+      o.selected = v === m.policy_key;
+      sel.appendChild(o);
+    }
+    sel.disabled = m.policy_key === "owner";
+    sel.addEventListener("change", async () => {
+      try {
+        await api("PUT", "/v1/teams/" + encodeURIComponent(team) + "/members/" + m.id, { role: sel.value });
+        $("invite-member-status").textContent = m.email + " is now " + sel.options[sel.selectedIndex].textContent + ".";
+      } catch (e) {
+        $("invite-member-status").textContent = e.message;
+        await members();
+      }
+    });
+    role.appendChild(sel);
+    const act = document.createElement("td");
+    if (m.policy_key !== "owner") {
+      const rm = document.createElement("button");
+      rm.type = "button";
+      rm.textContent = "Remove";
+      rm.dataset.remove = m.id;
+      rm.addEventListener("click", async () => {
+        try {
+          await api("DELETE", "/v1/teams/" + encodeURIComponent(team) + "/members/" + m.id);
+        } catch (e) {
+          $("invite-member-status").textContent = e.message;
+        }
+        await members();
+      });
+      act.appendChild(rm);
+    }
+    tr.append(cell(m.email), role, cell(m.invitation_accepted ? "yes" : "invited"), act);
+    return tr;
+  }));
+  $("team-admin").hidden = false;
+}
+
+$("invite-member-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  try {
+    const inv = await api("POST", "/v1/teams/" + encodeURIComponent($("send-team").value) + "/members", { email: f.get("email"), role: f.get("role") });
+    $("invite-member-status").textContent = "Invited. Their link (also mailed when mail is on): " + inv.invitation_url;
+    ev.target.reset();
+    await members();
+  } catch (e) {
+    $("invite-member-status").textContent = e.message;
+  }
+});
+
+// API keys: one's own (the owner sees all); the secret is shown once.
+async function apiKeys() {
+  const team = $("send-team").value;
+  let keys;
+  try {
+    keys = await api("GET", "/v1/teams/" + encodeURIComponent(team) + "/api_keys");
+  } catch {
+    $("keys-admin").hidden = true;
+    return;
+  }
+  $("api-keys").replaceChildren(...keys.map((k) => {
+    const tr = document.createElement("tr");
+    const act = document.createElement("td");
+    const del = document.createElement("button");
+    del.type = "button";
+    del.textContent = "Revoke";
+    del.dataset.key = k.id;
+    del.addEventListener("click", async () => {
+      await api("DELETE", "/v1/api_keys/" + k.id);
+      await apiKeys();
+    });
+    act.appendChild(del);
+    const used = k.last_used_at && !k.last_used_at.startsWith("0001") ? new Date(k.last_used_at).toLocaleString() : "never";
+    tr.append(cell(k.name), cell(used), act);
+    return tr;
+  }));
+  $("keys-admin").hidden = false;
+}
+
+$("api-key-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  try {
+    const k = await api("POST", "/v1/teams/" + encodeURIComponent($("send-team").value) + "/api_keys", { name: f.get("name"), state: "active" });
+    $("api-key-secret").textContent = "Copy this key now, it is shown only once: " + k.key;
+    ev.target.reset();
+    await apiKeys();
+  } catch (e) {
+    $("api-key-secret").textContent = e.message;
+  }
+});

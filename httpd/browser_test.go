@@ -618,3 +618,70 @@ func TestBrowserTeamAdmin(t *testing.T) {
 	}
 	t.Fatal("the revoked key still works")
 }
+
+// TestBrowserPortalsWebhooksActivity: the owner creates a portal with its
+// logo and a webhook (secret shown once) from the page, and sees the
+// team's activity.
+func TestBrowserPortalsWebhooksActivity(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t, func(o *envOptions) { o.config.PortalDomain = "localhost" })
+	o := e.owner()
+	e.newPackage(userToken(o.Token), "Earlier delivery")
+	dir := t.TempDir()
+	logo := filepath.Join(dir, "logo.png")
+	os.WriteFile(logo, append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 64)...), 0o644)
+	rcv := newReceiver(t, 0)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/"),
+		chromedp.WaitVisible(`#login-form input[name=email]`),
+		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
+		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
+		chromedp.Click(`#login-form button[type=submit]`),
+		chromedp.WaitVisible(`#portal-form input[name=name]`),
+		chromedp.SetValue(`#portal-form input[name=name]`, "Vendors"),
+		chromedp.SetValue(`#portal-form input[name=subdomain]`, "vendors"),
+		chromedp.SetValue(`#portal-form input[name=recipients]`, "producer@studio.example"),
+		chromedp.SetUploadFiles(`#portal-form input[name=logo]`, []string{logo}),
+		chromedp.Click(`#portal-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText := func(sel, want string) string {
+		t.Helper()
+		var got string
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(got, want) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			got, _ = chromedp.Run(ctx, chromedp.Text(sel))
+		}
+		if !strings.Contains(got, want) {
+			t.Fatalf("%s: %q, want %q", sel, got, want)
+		}
+		return got
+	}
+	waitText(`#portal-status`, "Portal created")
+	waitText(`#portals`, "Vendors")
+	pub := e.must(200, "GET", "/v1/subdomains/portals/vendors", nil).Map(t)
+	if pub["accepting_uploads"] != true || !strings.Contains(pub["logo_url"].(string), "/logo") {
+		t.Fatalf("the portal made from the page: %v", pub)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(`#webhook-form input[name=name]`, "MAM"),
+		chromedp.SetValue(`#webhook-form input[name=url]`, rcv.srv.URL+"/in"),
+		chromedp.Click(`#webhook-form input[value="package.created"]`),
+		chromedp.Click(`#webhook-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(`#webhook-status`, "whsec_")
+	e.newPackage(userToken(o.Token), "After the webhook")
+	rcv.waitFor(t, "package.created", 1)
+	if err := chromedp.Do(ctx, chromedp.Click(`#webhooks button`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(`#webhook-log`, "HTTP 200")
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(`#activity tr`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(`#activity`, "upload")
+}

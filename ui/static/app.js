@@ -51,6 +51,9 @@ async function home() {
     storage(); // owner and admins: the appliance's storage
     members();
     apiKeys();
+    portals();
+    webhooks();
+    activity();
     const saved = savedSend(SEND_KEY);
     $("resume-form").hidden = !saved;
     if (saved) $("resume-name").textContent = saved.name;
@@ -500,3 +503,119 @@ $("api-key-form").addEventListener("submit", async (ev) => {
     $("api-key-secret").textContent = e.message;
   }
 });
+
+// Portals: the team's upload pages (owner and admins): a list with each
+// page's address, and a form for a new one, with its logo.
+async function portals() {
+  const team = $("send-team").value;
+  let list;
+  try {
+    list = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/portals?limit=100");
+  } catch {
+    $("portals-admin").hidden = true;
+    return;
+  }
+  $("portals").replaceChildren(...list.records.map((p) => {
+    const tr = document.createElement("tr");
+    const addr = document.createElement("td");
+    if (p.url) {
+      const a = document.createElement("a");
+      a.href = p.url;
+      a.textContent = p.url;
+      addr.appendChild(a);
+    } else {
+      addr.textContent = p.subdomain;
+    }
+    tr.append(cell(p.name), addr, cell(p.active ? "yes" : "no"));
+    return tr;
+  }));
+  $("portals-admin").hidden = false;
+}
+
+$("portal-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const recipients = (f.get("recipients") || "").split(",").map((r) => r.trim()).filter((r) => r);
+  try {
+    const body = { name: f.get("name"), subdomain: f.get("subdomain"), message: f.get("message") || "", recipients, active: f.get("active") === "on" };
+    if (f.get("access_code")) body.access_code = f.get("access_code");
+    const p = await api("POST", "/v1/teams/" + encodeURIComponent($("send-team").value) + "/portals", body);
+    const logo = ev.target.logo.files[0];
+    if (logo) {
+      const res = await fetch("/v1/portals/" + p.id + "/logo", { method: "PUT", body: logo, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
+      if (!res.ok) throw new Error("the portal was made, but not its logo: " + (await res.text()));
+    }
+    $("portal-status").textContent = "Portal created" + (p.url ? ": " + p.url : "") + ".";
+    ev.target.reset();
+    await portals();
+  } catch (e) {
+    $("portal-status").textContent = e.message;
+  }
+});
+
+// Webhooks: the team's (owner, admins, integration managers), with each
+// one's delivery log; the signing secret is shown once.
+async function webhooks() {
+  const team = $("send-team").value;
+  let list;
+  try {
+    list = await api("GET", "/v1/teams/" + encodeURIComponent(team) + "/custom_webhooks");
+  } catch {
+    $("webhooks-admin").hidden = true;
+    return;
+  }
+  $("webhooks").replaceChildren(...list.map((w) => {
+    const li = document.createElement("li");
+    const label = document.createElement("span");
+    label.textContent = w.name + " → " + w.url + " (" + w.events.join(", ") + ") ";
+    const log = document.createElement("button");
+    log.type = "button";
+    log.textContent = "Deliveries";
+    log.dataset.hook = w.id;
+    log.addEventListener("click", async () => {
+      const tries = await api("GET", "/v1/custom_webhooks/" + w.id + "/deliveries");
+      $("webhook-log").replaceChildren(...tries.map((a) => {
+        const item = document.createElement("li");
+        item.textContent = new Date(a.at).toLocaleString() + " " + a.event + " attempt " + a.attempt + ": " +
+          (a.status ? "HTTP " + a.status : a.error) + (a.final ? " (" + a.final + ")" : "");
+        return item;
+      }));
+    });
+    li.append(label, log);
+    return li;
+  }));
+  $("webhooks-admin").hidden = false;
+}
+
+$("webhook-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  try {
+    const w = await api("POST", "/v1/teams/" + encodeURIComponent($("send-team").value) + "/custom_webhooks",
+      { name: f.get("name"), url: f.get("url"), events: f.getAll("events") });
+    $("webhook-status").textContent = "Signing secret (shown only once): " + w.secret;
+    ev.target.reset();
+    await webhooks();
+  } catch (e) {
+    $("webhook-status").textContent = e.message;
+  }
+});
+
+// Activity: the team's transfers, newest first (owner and admins).
+async function activity() {
+  const team = $("send-team").value;
+  let list;
+  try {
+    list = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/activities?limit=50");
+  } catch {
+    $("activity-admin").hidden = true;
+    return;
+  }
+  const names = { package_upload_to_masv: "upload", package_download_from_masv: "download", link_generation: "link" };
+  $("activity").replaceChildren(...list.records.map((a) => {
+    const tr = document.createElement("tr");
+    tr.append(cell(new Date(a.created_at).toLocaleString()), cell(names[a.activity_type] || a.activity_type), cell(a.activity_state), cell(a.email || ""));
+    return tr;
+  }));
+  $("activity-admin").hidden = false;
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
@@ -684,4 +685,73 @@ func TestBrowserPortalsWebhooksActivity(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(`#activity`, "upload")
+}
+
+// TestBrowserDropFolder: files and a folder dropped on the Send form go
+// into the package with the folder's structure.
+func TestBrowserDropFolder(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "Card A", "CLIPS"), 0o755)
+	os.WriteFile(filepath.Join(dir, "Card A", "CLIPS", "A001.mov"), randomData(61, 300_000), 0o644)
+	os.WriteFile(filepath.Join(dir, "Card A", "notes.txt"), []byte("notes"), 0o644)
+	os.WriteFile(filepath.Join(dir, "loose.txt"), []byte("loose"), 0o644)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/"),
+		chromedp.WaitVisible(`#login-form input[name=email]`),
+		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
+		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
+		chromedp.Click(`#login-form button[type=submit]`),
+		chromedp.WaitVisible(`#drop-zone`),
+		chromedp.ScrollIntoView(`#drop-zone`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const r = document.getElementById("drop-zone").getBoundingClientRect(); return [r.x + r.width/2, r.y + r.height/2]; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := &input.DragData{Items: []*input.DragDataItem{}, Files: []string{filepath.Join(dir, "Card A"), filepath.Join(dir, "loose.txt")}, DragOperationsMask: 1}
+	for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+		if _, err := chromedp.Call(ctx, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: box[0], Y: box[1], Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ready string
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(ready, "3 file(s)") && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ready, _ = chromedp.Run(ctx, chromedp.Text(`#dropped`))
+	}
+	if !strings.Contains(ready, "3 file(s)") {
+		t.Fatalf("dropped: %q", ready)
+	}
+	if err := chromedp.Do(ctx, chromedp.SetValue(`#send-form input[name=name]`, "Dropped"), chromedp.Click(`#send-form button[type=submit]`)); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	for deadline := time.Now().Add(30 * time.Second); !strings.HasPrefix(status, "Sent") && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		status, _ = chromedp.Run(ctx, chromedp.Text(`#send-status`))
+	}
+	if !strings.HasPrefix(status, "Sent: 3 file(s)") {
+		t.Fatalf("status: %q", status)
+	}
+	o := e.owner()
+	var l struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages", nil, userToken(o.Token)).JSON(t, &l)
+	pid := l.Records[0]["id"].(string)
+	tok := e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+pid, nil, userToken(o.Token)).Map(t)["access_token"].(string)
+	got := map[string]bool{}
+	for _, f := range e.must(200, "GET", "/v1/packages/"+pid+"/files", nil, ptok(tok)).array(t) {
+		if f["kind"] == "file" {
+			got[f["path"].(string)+"|"+f["name"].(string)] = true
+		}
+	}
+	for _, want := range []string{"Card A/CLIPS|A001.mov", "Card A|notes.txt", "|loose.txt"} {
+		if !got[want] {
+			t.Errorf("missing %s in %v", want, got)
+		}
+	}
 }

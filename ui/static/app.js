@@ -1,6 +1,6 @@
 // The minimal UI of the foundation: sign in with a session cookie, accept
 // an invitation, list one's teams. It uses the public API like any client.
-import { savedSend, uploadAll } from "./uploader.js";
+import { droppedFiles, savedSend, uploadAll } from "./uploader.js";
 
 const $ = (id) => document.getElementById(id);
 let csrf = sessionStorage.getItem("haul.csrf") || "";
@@ -293,10 +293,19 @@ async function send(pkgID, token, name, files) {
   }
 }
 
+// Files dropped on the Send form (folders keep their structure).
+let dropped = [];
+$("drop-zone").addEventListener("dragover", (ev) => ev.preventDefault());
+$("drop-zone").addEventListener("drop", async (ev) => {
+  ev.preventDefault();
+  dropped = dropped.concat(await droppedFiles(ev.dataTransfer));
+  $("dropped").textContent = dropped.length + " file(s) ready.";
+});
+
 $("send-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = new FormData(ev.target);
-  const files = [...ev.target.files.files, ...ev.target.folder.files];
+  const files = [...ev.target.files.files, ...ev.target.folder.files, ...dropped];
   if (files.length === 0) {
     $("send-status").textContent = "Pick files or a folder first.";
     return;
@@ -314,6 +323,8 @@ $("send-form").addEventListener("submit", async (ev) => {
   if (await send(pkg.id, pkg.access_token, f.get("name"), files)) {
     $("send-status").textContent = "Sent: " + files.length + " file(s)" + (recipients.length ? " to " + recipients.join(", ") : "") + ".";
     ev.target.reset();
+    dropped = [];
+    $("dropped").textContent = "";
     await transfers("packages");
   }
 });

@@ -59,9 +59,49 @@ async function listParts(pkg, token, fileID, uploadID) {
   return held;
 }
 
+// relDir is the folder a file was picked or dropped from ("" for none):
+// a folder picker sets webkitRelativePath, a drop sets haulDir.
+function relDir(f) {
+  if (f.haulDir !== undefined) return f.haulDir;
+  const rel = f.webkitRelativePath || "";
+  return rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
+}
+
 // fileKey identifies a picked file across page loads.
 function fileKey(f) {
-  return (f.webkitRelativePath || f.name) + "|" + f.size + "|" + f.lastModified;
+  const dir = relDir(f);
+  return (dir ? dir + "/" : "") + f.name + "|" + f.size + "|" + f.lastModified;
+}
+
+// droppedFiles turns a drop (files and folders) into files, each with its
+// folder in haulDir, so the package keeps the dropped structure.
+export async function droppedFiles(dataTransfer) {
+  const out = [];
+  async function walk(entry, dir) {
+    if (entry.isFile) {
+      const f = await new Promise((res, rej) => entry.file(res, rej));
+      f.haulDir = dir;
+      out.push(f);
+      return;
+    }
+    const reader = entry.createReader();
+    const sub = dir ? dir + "/" + entry.name : entry.name;
+    for (;;) {
+      const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+      if (batch.length === 0) break;
+      for (const e of batch) await walk(e, sub);
+    }
+  }
+  const entries = [...dataTransfer.items].map((it) => it.webkitGetAsEntry && it.webkitGetAsEntry()).filter((e) => e);
+  if (entries.length === 0) {
+    for (const f of dataTransfer.files) {
+      f.haulDir = "";
+      out.push(f);
+    }
+    return out;
+  }
+  for (const e of entries) await walk(e, "");
+  return out;
 }
 
 // sendFile uploads one file into the package; onBytes is told the bytes
@@ -137,9 +177,7 @@ export async function uploadAll(pkg, token, files, onProgress, storeKey, name) {
       onProgress(done, total);
       continue;
     }
-    const rel = f.webkitRelativePath || "";
-    const dir = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
-    await sendFile(pkg, token, f, dir, (n) => { done += n; onProgress(done, total); }, saved,
+    await sendFile(pkg, token, f, relDir(f), (n) => { done += n; onProgress(done, total); }, saved,
       (entry) => { state.files[key] = entry; persist(); });
   }
   await call("POST", "/v1/packages/" + pkg + "/finalize", {}, token);

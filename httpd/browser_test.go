@@ -2,6 +2,7 @@ package httpd_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -752,6 +754,76 @@ func TestBrowserDropFolder(t *testing.T) {
 	for _, want := range []string{"Card A/CLIPS|A001.mov", "Card A|notes.txt", "|loose.txt"} {
 		if !got[want] {
 			t.Errorf("missing %s in %v", want, got)
+		}
+	}
+}
+
+// screenshot saves the page as name.png under $HAUL_ARTIFACTS (test
+// artifacts, never committed); nothing without it.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("HAUL_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+}
+
+// TestBrowserLayout: the login, staff, link and portal pages fit a laptop
+// (1280×800) and a phone (390×844) without horizontal scrolling, digests
+// and long names included.
+func TestBrowserLayout(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t, func(o *envOptions) { o.config.PortalDomain = "localhost" })
+	o := e.owner()
+	pid, tok, _ := e.sentPackage(userToken(o.Token), strings.Repeat("Very long package name ", 6), map[string][]byte{
+		strings.Repeat("a_very_long_file_name_", 8) + ".mov": randomData(71, 1000)})
+	l := e.must(201, "POST", "/v1/packages/"+pid+"/links", map[string]any{}, ptok(tok)).Map(t)
+	pt := e.portal(o.Token, map[string]any{"subdomain": "layout", "message": strings.Repeat("Welcome to our delivery portal. ", 10)})
+	_ = pt
+	port := e.URL[strings.LastIndex(e.URL, ":"):]
+	pages := []struct{ name, url, ready string }{
+		{"login", e.URL + "/", "#login-form"},
+		{"link", e.URL + "/" + l["id"].(string) + "?secret=" + l["download_secret"].(string), "#files"},
+		{"portal", "http://layout.localhost" + port + "/", "#upload-form"},
+	}
+	for _, size := range [][2]int64{{1280, 800}, {390, 844}} {
+		for _, p := range pages {
+			if err := chromedp.Do(ctx, chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate(p.url), chromedp.WaitVisible(p.ready)); err != nil {
+				t.Fatal(err)
+			}
+			overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth`))
+			if err != nil || overflow {
+				t.Errorf("%s at %d×%d scrolls sideways (%v)", p.name, size[0], size[1], err)
+			}
+			screenshot(t, ctx, fmt.Sprintf("%s-%dx%d", p.name, size[0], size[1]))
+		}
+		// Signed in: the staff page with its tables.
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(e.URL+"/"),
+			chromedp.WaitVisible(`#login-form input[name=email]`),
+			chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
+			chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
+			chromedp.Click(`#login-form button[type=submit]`),
+			chromedp.WaitVisible(`#transfers button`),
+			chromedp.Click(`#transfers button`),
+			chromedp.WaitVisible(`#package-files code`),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth`))
+		if err != nil || overflow {
+			t.Errorf("the staff page at %d×%d scrolls sideways (%v)", size[0], size[1], err)
+		}
+		screenshot(t, ctx, fmt.Sprintf("staff-%dx%d", size[0], size[1]))
+		if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -18,7 +18,7 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 18m ./...
-	$(GO) test -count=1 -timeout 5m -run 'Kill' .
+	$(GO) test -count=1 -timeout 5m -run 'Kill|SurvivesRestart' .
 	$(GO) test -count=1 -timeout 5m -run 'Over4GiB' ./httpd/
 
 test-short:

@@ -91,7 +91,13 @@ func haul(t *testing.T, env []string, args ...string) *exec.Cmd {
 
 func startServe(t *testing.T, data string, env ...string) *proc {
 	t.Helper()
-	addr := freePort(t)
+	return startServeAt(t, data, freePort(t), env...)
+}
+
+// startServeAt is startServe on a given address (a restart on the same
+// port).
+func startServeAt(t *testing.T, data, addr string, env ...string) *proc {
+	t.Helper()
 	p := &proc{stdout: &lockedBuf{}, stderr: &lockedBuf{}, url: "http://" + addr}
 	// Cheap hashing by default; the caller's env comes later and wins.
 	env = append([]string{"HAUL_SERVER_PUBLIC_URL=" + p.url, "HAUL_AUTH_ARGON2_MEMORY_KIB=8192", "HAUL_AUTH_ARGON2_TIME=1"}, env...)

@@ -55,12 +55,18 @@ var portalPageTmpl = template.Must(template.New("portal").Parse(`<!doctype html>
 <label>Description <textarea name="description"></textarea></label>
 {{if $.HasCode}}<label>Access code <input name="access_code" type="password" autocomplete="off" required></label>{{end}}
 <div id="form-fields"></div>
-{{if .TermsEnabled}}<label><input type="checkbox" name="terms_accepted" required> {{.Terms.CheckboxLabel}}</label>{{end}}
-<label>Files <input name="files" type="file" multiple required></label>
+{{if .TermsEnabled}}<fieldset id="terms"><legend>{{with .Terms.Title}}{{.}}{{else}}Terms of service{{end}}</legend>
+{{with .Terms.Description}}<p>{{.}}</p>{{end}}
+<label class="check"><input type="checkbox" name="terms_accepted" required> {{with .Terms.CheckboxLabel}}{{.}}{{else}}I accept the terms{{end}}</label>
+{{with .Terms.CheckboxURL}}<p><a href="{{.}}" rel="noreferrer noopener" target="_blank">Read the terms</a></p>{{end}}</fieldset>{{end}}
+<label>Files <input name="files" type="file" multiple></label>
+<label>Or a folder (its structure is kept) <input name="folder" type="file" webkitdirectory multiple></label>
+<div id="drop-zone" tabindex="0">Or drop files and folders here. <span id="dropped"></span></div>
 <button type="submit">Send</button>
-<progress id="progress" max="1" value="0" hidden></progress>
+</form>
 <p id="status" role="status"></p>
-</form>{{end}}
+<p id="again" hidden><button type="button">Send more files</button></p>
+<div id="panel" class="transfer" hidden></div>{{end}}
 </section>
 <script type="module" src="/ui/portal.js"></script>
 {{end}}{{end}}

@@ -1,6 +1,7 @@
 // The minimal UI of the foundation: sign in with a session cookie, accept
 // an invitation, list one's teams. It uses the public API like any client.
-import { droppedFiles, savedSend, uploadAll } from "./uploader.js";
+import { Cancelled, Control, droppedFiles, savedSend, uploadAll } from "./uploader.js";
+import { Panel, bytes } from "./progress.js";
 
 const $ = (id) => document.getElementById(id);
 let csrf = sessionStorage.getItem("haul.csrf") || "";
@@ -167,31 +168,66 @@ function cell(text) {
   return td;
 }
 
+let showing = "packages"; // or "inbox"
+
 async function transfers(which) {
+  if (which) showing = which;
   const team = $("send-team").value;
   if (!team) return;
-  const list = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/" + which + "?status[]=new&status[]=finalized&status[]=expired&limit=100");
+  $("show-sent").classList.toggle("secondary", showing !== "packages");
+  $("show-received").classList.toggle("secondary", showing !== "inbox");
+  const f = new FormData($("transfer-filter"));
+  const q = new URLSearchParams();
+  for (const st of f.get("state") ? [f.get("state")] : ["new", "finalized", "expired"]) q.append("status[]", st);
+  if (f.get("name")) q.set("name", f.get("name"));
+  q.set("limit", "100");
+  const list = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/" + showing + "?" + q);
+  const states = { new: "uploading", finalized: "ready", expired: "expired", archived: "deleted" };
   $("transfers").replaceChildren(...list.records.map((p) => {
     const tr = document.createElement("tr");
     const name = document.createElement("td");
     const b = document.createElement("button");
     b.type = "button";
+    b.className = "link";
     b.textContent = p.name;
     b.addEventListener("click", () => openPackage(team, p.id));
     name.appendChild(b);
-    tr.append(name, cell(p.sender), cell(p.state), cell(p.size + " bytes"), cell(new Date(p.created_at).toLocaleString()));
+    tr.append(name, cell(p.sender), cell(states[p.state] || p.state), cell(bytes(p.size)), cell(new Date(p.created_at).toLocaleString()));
     return tr;
   }));
 }
 $("show-sent").addEventListener("click", () => transfers("packages"));
 $("show-received").addEventListener("click", () => transfers("inbox"));
+$("transfer-filter").addEventListener("submit", (ev) => { ev.preventDefault(); transfers(); });
+$("transfer-filter").addEventListener("input", () => transfers());
 
 let current = null; // the open package: {id, token}
 
+function facts(dl, pairs) {
+  dl.replaceChildren(...pairs.flatMap(([k, v]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = k;
+    const dd = document.createElement("dd");
+    dd.textContent = v;
+    return [dt, dd];
+  }));
+}
+
 async function openPackage(team, id) {
   const pkg = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/packages/" + encodeURIComponent(id));
-  current = { id, token: pkg.access_token, state: pkg.state };
+  current = { team, id, token: pkg.access_token, state: pkg.state };
   $("package-title").textContent = pkg.name;
+  const expiry = pkg.expiry && !pkg.expiry.startsWith("0001") ? new Date(pkg.expiry) : null;
+  facts($("package-facts"), [
+    ["From", pkg.sender],
+    ["Recipients", (pkg.recipients || []).join(", ") || "none (links only)"],
+    ["Size", bytes(pkg.size) + " in " + pkg.total_files + " file(s)"],
+    ["State", pkg.state],
+    ["Expires", expiry ? expiry.toLocaleString() : "never"],
+  ].concat(pkg.description ? [["Description", pkg.description]] : []));
+  $("expiry-form").expiry.value = expiry ? expiry.toISOString().slice(0, 10) : "";
+  $("package-status").textContent = "";
+  $("expiry-status").textContent = "";
   const files = await pkgCall("GET", "/v1/packages/" + id + "/files");
   $("package-files").replaceChildren(...files.map((f) => {
     const tr = document.createElement("tr");
@@ -199,12 +235,55 @@ async function openPackage(team, id) {
     code.textContent = f.digest || "";
     const d = document.createElement("td");
     d.appendChild(code);
-    tr.append(cell((f.path ? f.path + "/" : "") + f.name), cell(f.size + " bytes"), d);
+    tr.append(cell((f.path ? f.path + "/" : "") + f.name), cell(bytes(f.size)), d);
     return tr;
   }));
   await showLinks();
+  await packageActivity();
   $("package").hidden = false;
 }
+
+// packageActivity lists the package's uploads, links and downloads (for
+// those who may read the team's activity).
+async function packageActivity() {
+  let list;
+  try {
+    list = await api("GET", "/v1.1/teams/" + encodeURIComponent(current.team) + "/activities?limit=50&package_id=" + encodeURIComponent(current.id));
+  } catch {
+    $("package-activity").replaceChildren();
+    return;
+  }
+  const names = { package_upload_to_masv: "upload", package_download_from_masv: "download", link_generation: "link" };
+  $("package-activity").replaceChildren(...list.records.map((a) => {
+    const li = document.createElement("li");
+    li.textContent = new Date(a.created_at).toLocaleString() + " · " + (names[a.activity_type] || a.activity_type) + " · " + a.activity_state + (a.email ? " · " + a.email : "");
+    return li;
+  }));
+}
+
+$("expiry-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const day = new FormData(ev.target).get("expiry");
+  try {
+    // The end of the chosen day, local time.
+    const at = new Date(day + "T23:59:59");
+    await pkgCall("PUT", "/v1/packages/" + current.id + "/expiry", { expiry: at.toISOString() });
+    $("expiry-status").textContent = "The package is now kept until " + at.toLocaleString() + ".";
+  } catch (e) {
+    $("expiry-status").textContent = e.message;
+  }
+});
+
+$("package-delete").addEventListener("click", async () => {
+  if (!confirm("Delete “" + $("package-title").textContent + "”? Its links stop working and its data is released.")) return;
+  try {
+    await pkgCall("DELETE", "/v1/packages/" + current.id);
+    $("package").hidden = true;
+    await transfers();
+  } catch (e) {
+    $("package-status").textContent = e.message;
+  }
+});
 
 async function pkgCall(method, path, body) {
   const h = { "Accept": "application/json", "X-Package-Token": current.token };
@@ -269,24 +348,32 @@ window.addEventListener("beforeunload", (ev) => {
   }
 });
 
-// send uploads files into a package with progress and speed, saving its
-// progress so a reload can resume it.
+// send uploads files into a package with the progress panel (pause,
+// resume, cancel), saving its progress so a reload can resume it. A
+// cancelled send deletes its package: nothing half-sent stays behind.
 async function send(pkgID, token, name, files) {
-  const status = $("send-status"), progress = $("send-progress");
+  const status = $("send-status");
   sending = true;
-  progress.hidden = false;
-  progress.value = 0;
+  const control = new Control();
+  const panel = new Panel($("send-panel"), files, control);
+  status.textContent = "Sending…";
   try {
-    status.textContent = "Sending…";
-    const started = Date.now();
-    await uploadAll(pkgID, token, files, (done, total) => {
-      progress.value = total ? done / total : 1;
-      const secs = (Date.now() - started) / 1000;
-      if (secs > 0 && total) status.textContent = "Sending… " + Math.round(done / secs / 1e6) + " MB/s";
-    }, SEND_KEY, name);
+    await uploadAll(pkgID, token, files, { onBytes: (i, n) => panel.add(i, n), control, storeKey: SEND_KEY, name });
+    panel.stop("All " + bytes(panel.total) + " sent.");
     return true;
   } catch (e) {
-    status.textContent = e.message;
+    if (e instanceof Cancelled) {
+      localStorage.removeItem(SEND_KEY);
+      $("resume-form").hidden = true;
+      try {
+        await fetch("/v1/packages/" + pkgID, { method: "DELETE", headers: { "X-Package-Token": token } });
+      } catch { /* it expires unfinished anyway */ }
+      panel.stop("Cancelled.");
+      status.textContent = "Cancelled: the package was deleted.";
+    } else {
+      panel.stop();
+      status.textContent = e.message + " — pick the same files again to finish the send.";
+    }
     return false;
   } finally {
     sending = false;
@@ -313,8 +400,10 @@ $("send-form").addEventListener("submit", async (ev) => {
   const recipients = (f.get("recipients") || "").split(",").map((r) => r.trim()).filter((r) => r);
   let pkg;
   try {
-    const body = { name: f.get("name"), recipients };
+    const body = { name: f.get("name"), description: f.get("description") || "", recipients };
     if (f.get("password")) body.password = f.get("password");
+    if (f.get("expiry")) body.expiry = new Date(f.get("expiry") + "T23:59:59").toISOString();
+    if (f.get("access_limit")) body.access_limit = Number(f.get("access_limit"));
     pkg = await api("POST", "/v1/teams/" + encodeURIComponent(f.get("team")) + "/packages", body);
   } catch (e) {
     $("send-status").textContent = e.message;
@@ -325,7 +414,7 @@ $("send-form").addEventListener("submit", async (ev) => {
     ev.target.reset();
     dropped = [];
     $("dropped").textContent = "";
-    await transfers("packages");
+    await transfers();
   }
 });
 
@@ -385,19 +474,13 @@ async function storage() {
   bar(svg, 48, "Scrub", st.scrub_progress, 1);
   $("storage-summary").textContent = human(used) + " of " + human(st.capacity_bytes) + " used; " +
     human(st.logical_bytes) + " of files kept in " + human(st.unique_bytes) + " (dedup " + (st.dedup_ratio || 1).toFixed(2) + "×).";
-  const facts = [
+  const rows = [
     ["Geometry", st.data_shards + " data + " + st.parity_shards + " parity shards; survives losing " + st.dir_loss_survive + " of " + st.data_dirs + " directories"],
     ["Blocks", st.blocks + " in " + st.segments + " segments of " + human(st.block_size) + " blocks"],
     ["Repairs", st.repairs + " shards rebuilt since start"],
     ["Unreadable directories", String(st.unreadable_dirs)],
   ];
-  $("storage-facts").replaceChildren(...facts.flatMap(([k, v]) => {
-    const dt = document.createElement("dt");
-    dt.textContent = k;
-    const dd = document.createElement("dd");
-    dd.textContent = v;
-    return [dt, dd];
-  }));
+  facts($("storage-facts"), rows);
   $("storage").hidden = false;
 }
 

@@ -3,7 +3,8 @@
 // the form, create the package, and for each file add it, start the
 // multipart upload, PUT its parts and finalize it; finally finalize the
 // package.
-import { errorText, uploadAll } from "./uploader.js";
+import { Cancelled, Control, droppedFiles, errorText, uploadAll } from "./uploader.js";
+import { Panel, bytes } from "./progress.js";
 
 const root = document.getElementById("portal");
 const formEl = document.getElementById("upload-form");
@@ -11,7 +12,29 @@ if (root && formEl) start(root, formEl);
 
 function start(root, formEl) {
   const status = document.getElementById("status");
-  const progress = document.getElementById("progress");
+  const panelEl = document.getElementById("panel");
+  let dropped = [];
+  let sending = false;
+  const again = document.getElementById("again");
+  again.querySelector("button").addEventListener("click", () => {
+    formEl.hidden = false;
+    again.hidden = true;
+    panelEl.hidden = true;
+    status.textContent = "";
+  });
+  const zone = document.getElementById("drop-zone");
+  zone.addEventListener("dragover", (ev) => ev.preventDefault());
+  zone.addEventListener("drop", async (ev) => {
+    ev.preventDefault();
+    dropped = dropped.concat(await droppedFiles(ev.dataTransfer));
+    document.getElementById("dropped").textContent = dropped.length + " file(s) ready.";
+  });
+  window.addEventListener("beforeunload", (ev) => {
+    if (sending) {
+      ev.preventDefault();
+      ev.returnValue = "";
+    }
+  });
   const portalID = root.dataset.portal;
   let portal = null;
 
@@ -78,8 +101,12 @@ function start(root, formEl) {
     ev.preventDefault();
     status.textContent = "";
     const fd = new FormData(formEl);
-    const files = Array.from(formEl.querySelector("input[type=file]").files);
-    progress.hidden = false;
+    const files = [...formEl.files.files, ...formEl.folder.files, ...dropped];
+    if (files.length === 0) {
+      status.textContent = "Pick files or a folder first (or drop them on the page).";
+      return;
+    }
+    const control = new Control();
     try {
       const body = { name: fd.get("name"), sender: fd.get("sender"), description: fd.get("description") || "",
         access_code: fd.get("access_code") || "", terms_accepted: fd.get("terms_accepted") === "on" };
@@ -89,11 +116,27 @@ function start(root, formEl) {
       }
       const pkg = await api("POST", "/v1/portals/" + portalID + "/packages", body);
       status.textContent = "Sending…";
-      await uploadAll(pkg.id, pkg.access_token, files, (done, all) => { progress.value = all ? done / all : 1; });
-      status.textContent = "Sent: " + files.length + " file(s). Thank you.";
+      sending = true;
+      const panel = new Panel(panelEl, files, control);
+      try {
+        await uploadAll(pkg.id, pkg.access_token, files, { onBytes: (i, n) => panel.add(i, n), control });
+        panel.stop("All " + bytes(panel.total) + " sent.");
+      } catch (e) {
+        panel.stop(e instanceof Cancelled ? "Cancelled." : undefined);
+        throw e;
+      }
+      // The success screen: the form goes away until "Send more files".
+      status.textContent = "Sent: " + files.length + " file(s), " + bytes(panel.total) + ". Thank you: " +
+        (portal && portal.name ? portal.name : "the studio") + " has been told.";
       formEl.reset();
+      formEl.hidden = true;
+      dropped = [];
+      document.getElementById("dropped").textContent = "";
+      again.hidden = false;
     } catch (e) {
-      status.textContent = e.message;
+      status.textContent = e instanceof Cancelled ? "Cancelled: nothing was delivered." : e.message;
+    } finally {
+      sending = false;
     }
   });
 

@@ -19,36 +19,166 @@ export function local(u) {
   return x.pathname + x.search;
 }
 
-async function call(method, path, body, token) {
-  const h = { "Accept": "application/json", "X-Package-Token": token };
-  if (body !== undefined) h["Content-Type"] = "application/json";
-  const r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  const data = text ? JSON.parse(text) : {};
-  if (!r.ok) throw new Error(errorText(data, r.status));
-  return data;
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+// Cancelled is thrown out of a send its Control cancelled.
+export class Cancelled extends Error {
+  constructor() { super("Cancelled."); }
 }
 
-async function putPart(url, blob) {
+// Control pauses, resumes and cancels a send. Pausing aborts the parts in
+// flight (they are sent again on resume; a part is idempotent); the
+// uploader also pauses by itself, with a reason, when the server stays
+// unreachable through its retries. onChange(paused, reason) is told.
+export class Control {
+  constructor() {
+    this.paused = false;
+    this.cancelled = false;
+    this.reason = "";
+    this.live = new Set();
+    this.waiters = [];
+    this.onChange = () => {};
+  }
+  pause(reason) {
+    if (this.cancelled) return;
+    this.paused = true;
+    this.reason = reason || "";
+    for (const x of this.live) x.abort();
+    this.onChange(true, this.reason);
+  }
+  resume() {
+    this.paused = false;
+    this.reason = "";
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+    this.onChange(false, "");
+  }
+  cancel() {
+    this.cancelled = true;
+    for (const x of this.live) x.abort();
+    this.resume();
+  }
+  // gate waits while paused, and throws once cancelled.
+  async gate() {
+    while (this.paused) await new Promise((res) => this.waiters.push(res));
+    if (this.cancelled) throw new Cancelled();
+  }
+}
+
+// call is a JSON API call with the package token. Network errors and the
+// answers of a restarting server (502, 503, 504) are retried with backoff;
+// after a minute of them the send pauses with a reason.
+async function call(method, path, body, token, control) {
+  const h = { "Accept": "application/json", "X-Package-Token": token };
+  if (body !== undefined) h["Content-Type"] = "application/json";
   for (let attempt = 0; ; attempt++) {
+    if (control) await control.gate();
+    let r;
     try {
-      const r = await fetch(local(url), { method: "PUT", body: blob });
-      if (r.ok) return r.headers.get("ETag");
-      if (r.status < 500 || attempt >= 5) throw new Error("a part was refused (" + r.status + ")");
-    } catch (e) {
-      if (attempt >= 5) throw e;
+      r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch {
+      r = null;
     }
-    await new Promise((res) => setTimeout(res, 500 * 2 ** attempt));
+    if (r && ![502, 503, 504].includes(r.status)) {
+      const text = await r.text();
+      let data = {};
+      try { data = text ? JSON.parse(text) : {}; } catch { /* not JSON */ }
+      if (!r.ok) throw new Error(errorText(data, r.status));
+      return data;
+    }
+    if (!control) throw new Error("the server cannot be reached");
+    if (attempt >= RETRIES) {
+      control.pause(UNREACHABLE);
+      attempt = -1;
+      continue;
+    }
+    await sleep(backoff(attempt));
+  }
+}
+
+// Retries: about a minute of backoff (0.5 s doubling, capped at 10 s)
+// before the send pauses and says so.
+const RETRIES = 9;
+const UNREACHABLE = "The server cannot be reached. Check the connection, then press Resume: nothing sent is lost.";
+const backoff = (attempt) => Math.min(10000, 500 * 2 ** attempt);
+
+// putOnce PUTs a part once with XMLHttpRequest (fetch reports no upload
+// progress), telling onSent the bytes as they leave. status is 0 on a
+// network error and -1 when aborted (paused or cancelled).
+function putOnce(url, blob, control, onSent) {
+  return new Promise((resolve) => {
+    const x = new XMLHttpRequest();
+    let sent = 0;
+    const end = (status) => {
+      control.live.delete(x);
+      resolve({ status, sent, etag: status > 0 ? x.getResponseHeader("ETag") : "", body: status > 0 ? x.responseText : "" });
+    };
+    x.open("PUT", local(url));
+    x.upload.onprogress = (e) => { onSent(e.loaded - sent); sent = e.loaded; };
+    x.onload = () => end(x.status);
+    x.onerror = () => end(0);
+    x.onabort = () => end(-1);
+    control.live.add(x);
+    x.send(blob);
+  });
+}
+
+// putPart sends one part until the server holds it: network errors and
+// 5xx answers are retried with backoff (then the send pauses), a pause
+// aborts it and a resume sends it again; the bytes of a failed try are
+// taken back from the progress.
+async function putPart(url, blob, control, onSent) {
+  for (let attempt = 0; ; ) {
+    await control.gate();
+    const r = await putOnce(url, blob, control, onSent);
+    if (r.status >= 200 && r.status < 300) {
+      onSent(blob.size - r.sent);
+      return r.etag;
+    }
+    onSent(-r.sent);
+    if (r.status === -1) continue; // paused or cancelled: the gate decides
+    if (r.status >= 400 && r.status < 500) {
+      let msg = "a part was refused (" + r.status + ")";
+      const m = /<Message>([^<]*)<\/Message>/.exec(r.body);
+      if (m) msg = m[1];
+      else try { msg = errorText(JSON.parse(r.body), r.status); } catch { /* not JSON */ }
+      throw new Error(msg);
+    }
+    if (attempt >= RETRIES) {
+      control.pause(UNREACHABLE);
+      attempt = 0;
+      continue;
+    }
+    await sleep(backoff(attempt++));
+  }
+}
+
+// raw is a call to a signed S3-style URL (no token), retried like call.
+async function raw(method, url, control) {
+  for (let attempt = 0; ; attempt++) {
+    await control.gate();
+    let r = null;
+    try {
+      r = await fetch(local(url), { method });
+    } catch { /* network error: retried */ }
+    if (r && ![502, 503, 504].includes(r.status)) return { ok: r.ok, status: r.status, text: await r.text() };
+    if (attempt >= RETRIES) {
+      control.pause(UNREACHABLE);
+      attempt = -1;
+      continue;
+    }
+    await sleep(backoff(attempt));
   }
 }
 
 // listParts returns the part numbers and ETags the server holds for an
 // upload (S3 ListParts on its signed blueprint).
-async function listParts(pkg, token, fileID, uploadID) {
-  const bps = await call("GET", "/v1/packages/" + pkg + "/files/" + fileID + "/uploads/" + uploadID, undefined, token);
-  const r = await fetch(local(bps.list_parts.url));
+async function listParts(pkg, token, fileID, uploadID, control) {
+  const bps = await call("GET", "/v1/packages/" + pkg + "/files/" + fileID + "/uploads/" + uploadID, undefined, token, control);
+  const r = await raw("GET", bps.list_parts.url, control);
   if (!r.ok) throw new Error("could not list the parts already sent (" + r.status + ")");
-  const doc = new DOMParser().parseFromString(await r.text(), "application/xml");
+  const doc = new DOMParser().parseFromString(r.text, "application/xml");
   const held = new Map();
   for (const p of doc.getElementsByTagName("Part")) {
     const n = Number(p.getElementsByTagName("PartNumber")[0].textContent);
@@ -57,6 +187,13 @@ async function listParts(pkg, token, fileID, uploadID) {
     held.set(n, { etag, size });
   }
   return held;
+}
+
+// expiresSoon tells whether a signed URL expires within two minutes (a
+// long pause outlives the part URLs; new ones are asked for).
+function expiresSoon(u) {
+  const exp = Number(new URL(u, location.href).searchParams.get("X-Haul-Expires"));
+  return exp > 0 && exp * 1000 < Date.now() + 120000;
 }
 
 // relDir is the folder a file was picked or dropped from ("" for none):
@@ -105,15 +242,16 @@ export async function droppedFiles(dataTransfer) {
 }
 
 // sendFile uploads one file into the package; onBytes is told the bytes
-// each finished part carried. With a saved entry (a send interrupted by a
-// reload or a crash) it sends only the parts the server does not hold.
-async function sendFile(pkg, token, file, path, onBytes, saved, save) {
+// as they leave (negative when a failed try is taken back). With a saved
+// entry (a send interrupted by a reload or a crash) it sends only the
+// parts the server does not hold.
+async function sendFile(pkg, token, file, path, onBytes, saved, save, control) {
   const parts = Math.max(1, Math.ceil(file.size / CHUNK));
   const partSize = (i) => Math.min(file.size, (i + 1) * CHUNK) - i * CHUNK;
   let fileID = saved && saved.fileID, uploadID = saved && saved.uploadID;
   const etags = new Array(parts);
   if (fileID && uploadID) {
-    for (const [n, p] of await listParts(pkg, token, fileID, uploadID)) {
+    for (const [n, p] of await listParts(pkg, token, fileID, uploadID, control)) {
       if (n >= 1 && n <= parts && p.size === partSize(n - 1)) {
         etags[n - 1] = p.etag;
         onBytes(p.size);
@@ -121,28 +259,32 @@ async function sendFile(pkg, token, file, path, onBytes, saved, save) {
     }
   } else {
     const added = await call("POST", "/v1/packages/" + pkg + "/files",
-      { kind: "file", name: file.name, path: path || "", size: file.size, chunk_size: CHUNK, last_modified: new Date(file.lastModified).toISOString() }, token);
-    const create = await fetch(local(added.create_blueprint.url), { method: "POST" });
-    const xml = await create.text();
-    if (!create.ok) throw new Error("could not start the upload of " + file.name);
+      { kind: "file", name: file.name, path: path || "", size: file.size, chunk_size: CHUNK, last_modified: new Date(file.lastModified).toISOString() }, token, control);
+    const create = await raw("POST", added.create_blueprint.url, control);
+    if (!create.ok) throw new Error("could not start the upload of " + file.name + " (" + create.status + ")");
     fileID = added.file.id;
-    uploadID = (xml.match(/<UploadId>([^<]+)<\/UploadId>/) || [])[1];
+    uploadID = (create.text.match(/<UploadId>([^<]+)<\/UploadId>/) || [])[1];
     save({ fileID, uploadID });
   }
-  const urls = await call("POST", "/v1/packages/" + pkg + "/files/" + fileID + "?start=0&count=" + parts, { upload_id: uploadID }, token);
+  let urls = null;
+  const partURL = async (i) => {
+    if (!urls || expiresSoon(urls[i].url)) {
+      urls = await call("POST", "/v1/packages/" + pkg + "/files/" + fileID + "?start=0&count=" + parts, { upload_id: uploadID }, token, control);
+    }
+    return urls[i].url;
+  };
   const todo = [];
   for (let i = 0; i < parts; i++) if (!etags[i]) todo.push(i);
   async function worker() {
     while (todo.length) {
       const i = todo.shift();
       const blob = file.slice(i * CHUNK, i * CHUNK + partSize(i));
-      etags[i] = await putPart(urls[i].url, blob);
-      onBytes(blob.size);
+      etags[i] = await putPart(await partURL(i), blob, control, onBytes);
     }
   }
   await Promise.all(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
   await call("POST", "/v1/packages/" + pkg + "/files/" + fileID + "/finalize",
-    { chunk_extras: etags.map((etag, i) => ({ partNumber: String(i + 1), etag })), file_extras: { upload_id: uploadID }, size: file.size }, token);
+    { chunk_extras: etags.map((etag, i) => ({ partNumber: String(i + 1), etag })), file_extras: { upload_id: uploadID }, size: file.size }, token, control);
   save({ fileID, uploadID, done: true });
 }
 
@@ -157,29 +299,31 @@ export function savedSend(key) {
 }
 
 // uploadAll sends every file (with its folder: a file picked from a folder
-// keeps its relative path) and finalizes the package. onProgress(done,
-// total) is told the bytes sent. With storeKey, progress is saved there
-// until the package is finalized, and a saved send of this package is
-// resumed: finished files are skipped, started ones send only their
-// missing parts.
-export async function uploadAll(pkg, token, files, onProgress, storeKey, name) {
-  const total = files.reduce((n, f) => n + f.size, 0);
-  let done = 0;
+// keeps its relative path) and finalizes the package. opts:
+//   onBytes(i, n)  told the bytes of files[i] as they leave (negative
+//                  when a failed try is taken back);
+//   control        a Control (pause, resume, cancel);
+//   storeKey, name with storeKey, progress is saved there until the
+//                  package is finalized, and a saved send of this package
+//                  is resumed: finished files are skipped, started ones
+//                  send only their missing parts.
+export async function uploadAll(pkg, token, files, opts) {
+  const { onBytes = () => {}, storeKey = "", name = "" } = opts || {};
+  const control = (opts && opts.control) || new Control();
   let state = storeKey ? savedSend(storeKey) : null;
-  if (!state || state.pkg !== pkg) state = { pkg, token, name: name || "", files: {} };
+  if (!state || state.pkg !== pkg) state = { pkg, token, name, files: {} };
   const persist = () => { if (storeKey) localStorage.setItem(storeKey, JSON.stringify(state)); };
   persist();
-  for (const f of files) {
+  for (const [i, f] of files.entries()) {
     const key = fileKey(f);
     const saved = state.files[key];
     if (saved && saved.done) {
-      done += f.size;
-      onProgress(done, total);
+      onBytes(i, f.size);
       continue;
     }
-    await sendFile(pkg, token, f, relDir(f), (n) => { done += n; onProgress(done, total); }, saved,
-      (entry) => { state.files[key] = entry; persist(); });
+    await sendFile(pkg, token, f, relDir(f), (n) => onBytes(i, n), saved,
+      (entry) => { state.files[key] = entry; persist(); }, control);
   }
-  await call("POST", "/v1/packages/" + pkg + "/finalize", {}, token);
+  await call("POST", "/v1/packages/" + pkg + "/finalize", {}, token, control);
   if (storeKey) localStorage.removeItem(storeKey);
 }

@@ -1,0 +1,231 @@
+package httpd_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// signIn opens the staff UI and signs in as the env's owner.
+func signIn(ctx context.Context, e *env) error {
+	return chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/"),
+		chromedp.WaitVisible(`#login-form input[name=email]`),
+		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
+		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
+		chromedp.Click(`#login-form button[type=submit]`),
+		chromedp.WaitVisible(`#send-form input[name=name]`),
+	)
+}
+
+// waitText waits (up to 20 s) until the element's text contains want.
+func waitText(t *testing.T, ctx context.Context, sel, want string) string {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(got, want) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		got, _ = chromedp.Run(ctx, chromedp.Text(sel))
+	}
+	if !strings.Contains(got, want) {
+		t.Fatalf("%s: %q, want %q", sel, got, want)
+	}
+	return got
+}
+
+// throttle limits the browser's upload speed (bytes a second; -1: none).
+func throttle(t *testing.T, ctx context.Context, up float64) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: up}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserSendPauseCancel: the Send page's progress panel shows each
+// file, the speed and a live speed graph; Pause stops the bytes (nothing
+// moves while paused), Resume finishes the send with the right digest;
+// Cancel stops a second send and deletes its package.
+func TestBrowserSendPauseCancel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 90 MiB through a throttled browser")
+	}
+	ctx := chrome(t)
+	e := newEnv(t)
+	o := e.owner()
+	dir := t.TempDir()
+	big := randomData(61, 80<<20)
+	paths := []string{filepath.Join(dir, "A001.mov"), filepath.Join(dir, "A002.mov"), filepath.Join(dir, "notes.txt")}
+	os.WriteFile(paths[0], big, 0o644)
+	os.WriteFile(paths[1], randomData(62, 10<<20), 0o644)
+	os.WriteFile(paths[2], []byte("scene 4, take 2"), 0o644)
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	throttle(t, ctx, 16<<20)
+	err := chromedp.Do(ctx,
+		chromedp.SetValue(`#send-form input[name=name]`, "Dailies"),
+		chromedp.SetValue(`#send-form textarea[name=description]`, "Day 3"),
+		chromedp.SetValue(`#send-form input[name=access_limit]`, "4"),
+		chromedp.SetUploadFiles(`#send-form input[name=files]`, paths),
+		chromedp.Click(`#send-form button[type=submit]`),
+		chromedp.WaitVisible(`#send-panel .pause`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#send-panel .transfer-files li").length`))
+	if rows != 3 {
+		t.Fatalf("the panel lists %d files, want 3", rows)
+	}
+	line := waitText(t, ctx, `#send-panel .transfer-line`, "MB/s")
+	if !strings.Contains(line, "of 94.4 MB") || !strings.Contains(line, "left") {
+		t.Fatalf("progress line %q: want the total and the time left", line)
+	}
+	points, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#send-panel polyline").getAttribute("points") || ""`))
+	if len(strings.Fields(points)) < 1 {
+		t.Fatal("the speed graph draws nothing while sending")
+	}
+
+	// Pause: the bytes stop (the bar does not move) and the server's
+	// parts stay as they are; Resume finishes.
+	if err := chromedp.Do(ctx, chromedp.Click(`#send-panel .pause`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#send-panel .pause`, "Resume")
+	frac := func() float64 {
+		v, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#send-panel progress.total").value`))
+		return v
+	}
+	time.Sleep(300 * time.Millisecond)
+	p1, held1 := frac(), len(e.heldParts(t))
+	time.Sleep(2 * time.Second)
+	if p2, held2 := frac(), len(e.heldParts(t)); p2 != p1 || held2 != held1 || p1 >= 1 {
+		t.Fatalf("paused, yet progress went %v → %v and held parts %d → %d", p1, p2, held1, held2)
+	}
+	throttle(t, ctx, -1)
+	if err := chromedp.Do(ctx, chromedp.Click(`#send-panel .pause`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#send-status`, "Sent: 3 file(s)")
+	pkgs := e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages", nil, userToken(o.Token)).Map(t)["records"].([]any)
+	pk := pkgs[0].(map[string]any)
+	if pk["state"] != "finalized" || pk["description"] != "Day 3" || pk["access_limit"] != float64(4) {
+		t.Fatalf("package %v", pk)
+	}
+	tok := e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages/"+pk["id"].(string), nil, userToken(o.Token)).Map(t)["access_token"].(string)
+	for _, f := range e.must(200, "GET", "/v1/packages/"+pk["id"].(string)+"/files", nil, ptok(tok)).array(t) {
+		if f["name"] == "A001.mov" && f["digest"] != (&upload{data: big}).wantDigest() {
+			t.Fatalf("digest of A001.mov after pause and resume: %v", f["digest"])
+		}
+	}
+
+	// Cancel: the send stops and its package is deleted.
+	throttle(t, ctx, 8<<20)
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(`#send-form input[name=name]`, "Wrong card"),
+		chromedp.SetUploadFiles(`#send-form input[name=files]`, paths[:1]),
+		chromedp.Click(`#send-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#send-panel .transfer-line`, "MB/s")
+	if err := chromedp.Do(ctx, chromedp.Click(`#send-panel .cancel`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#send-status`, "Cancelled")
+	var l struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages?status[]=new&status[]=finalized", nil, userToken(o.Token)).JSON(t, &l)
+	if len(l.Records) != 1 || l.Records[0]["name"] != "Dailies" {
+		t.Fatalf("after Cancel the live packages are %v, want only Dailies", l.Records)
+	}
+}
+
+// TestBrowserPackagePage: the transfers list filters by name and state;
+// the package page shows recipients and activity, moves the expiry, and
+// deletes the package.
+func TestBrowserPackagePage(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t)
+	o := e.owner()
+	e.sentPackage(userToken(o.Token), "Trailer <v2>", map[string][]byte{"trailer.mov": randomData(71, 300_000)})
+	e.sentPackage(userToken(o.Token), "Stills", map[string][]byte{"s.jpg": randomData(72, 1000)})
+	e.newPackage(userToken(o.Token), "Half sent")
+	chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok { // Delete asks first: yes
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	})
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#transfers`, "Half sent")
+	count := func() int {
+		n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#transfers tr").length`))
+		return n
+	}
+	if err := chromedp.Do(ctx, chromedp.SetValue(`#transfer-filter select[name=state]`, "finalized")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#transfer-filter").dispatchEvent(new Event("input"))`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); count() != 2 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("state filter ready: %d rows, want 2", n)
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys(`#transfer-filter input[name=name]`, "Trailer")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); count() != 1 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("name filter: %d rows, want 1", n)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`#transfers button`), chromedp.WaitVisible(`#package-facts`)); err != nil {
+		t.Fatal(err)
+	}
+	if title := waitText(t, ctx, `#package-title`, "Trailer"); title != "Trailer <v2>" {
+		t.Fatalf("title %q", title)
+	}
+	waitText(t, ctx, `#package-facts`, "1 file(s)")
+	waitText(t, ctx, `#package-activity`, "upload")
+
+	// Move the expiry to a day 20 days from now.
+	day := time.Now().AddDate(0, 0, 20).Format("2006-01-02")
+	if err := chromedp.Do(ctx, chromedp.SetValue(`#expiry-form input[name=expiry]`, day), chromedp.Click(`#expiry-form button`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#expiry-status`, "kept until")
+	var l struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages?name=Trailer", nil, userToken(o.Token)).JSON(t, &l)
+	exp, _ := time.Parse(time.RFC3339, l.Records[0]["expiry"].(string))
+	if d := time.Until(exp); d < 19*24*time.Hour || d > 21*24*time.Hour {
+		t.Fatalf("expiry %v is not about 20 days away", exp)
+	}
+
+	// Delete it: it leaves the list.
+	if err := chromedp.Do(ctx, chromedp.Click(`#package-delete`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); count() != 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("the deleted package is still listed (%d rows)", n)
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages?name=Trailer&status[]=finalized", nil, userToken(o.Token)).JSON(t, &l)
+	if len(l.Records) != 0 {
+		t.Fatalf("deleted package still finalized: %v", l.Records)
+	}
+}

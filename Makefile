@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test test-short lint bench e2e clean
+.PHONY: build run test test-short lint bench e2e axe clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/haul .
@@ -42,6 +42,11 @@ bench:
 
 e2e:
 	$(GO) test -count=1 -run 'E2E' ./...
+
+# axe fetches axe-core as CI does (.ci/axe.sh: the version and its sha512,
+# cached under ~/.cache/haul) and runs the accessibility test with it.
+axe:
+	js="$$(bash .ci/axe.sh)" && HAUL_AXE_JS="$$js" $(GO) test -count=1 -run '^TestBrowserAccessibility$$' -v ./httpd/
 
 clean:
 	rm -rf bin

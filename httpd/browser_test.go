@@ -643,6 +643,8 @@ func TestBrowserPortalsWebhooksActivity(t *testing.T) {
 		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
 		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
 		chromedp.Click(`#login-form button[type=submit]`),
+		chromedp.WaitVisible(`#portal-new`),
+		chromedp.Click(`#portal-new`),
 		chromedp.WaitVisible(`#portal-form input[name=name]`),
 		chromedp.SetValue(`#portal-form input[name=name]`, "Vendors"),
 		chromedp.SetValue(`#portal-form input[name=subdomain]`, "vendors"),

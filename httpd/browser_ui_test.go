@@ -2,6 +2,7 @@ package httpd_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,133 @@ func TestBrowserPackagePage(t *testing.T) {
 	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/packages?name=Trailer&status[]=finalized", nil, userToken(o.Token)).JSON(t, &l)
 	if len(l.Records) != 0 {
 		t.Fatalf("deleted package still finalized: %v", l.Records)
+	}
+}
+
+// TestBrowserPortalEditor: an admin makes a portal with an access code, a
+// size rule and a metadata form through the editor (fields added, typed,
+// reordered, one hidden; the preview shows what senders will see), then
+// edits it; the API and the portal's own page show every choice.
+func TestBrowserPortalEditor(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t, func(o *envOptions) { o.config.PortalDomain = "localhost" })
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	setField := func(i int, class, value string) chromedp.Action[chromedp.Void] {
+		return chromedp.SetValue(fmt.Sprintf(`#fb-fields li:nth-child(%d) .%s`, i, class), value)
+	}
+	typeLabel := func(i int, label string) chromedp.Action[chromedp.Void] {
+		return chromedp.SendKeys(fmt.Sprintf(`#fb-fields li:nth-child(%d) .fb-label`, i), label)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.WaitVisible(`#portal-new`),
+		chromedp.Click(`#portal-new`),
+		chromedp.WaitVisible(`#portal-form input[name=name]`),
+		chromedp.SetValue(`#portal-form input[name=name]`, "Dailies <in>"),
+		chromedp.SetValue(`#portal-form input[name=subdomain]`, "dailies"),
+		chromedp.SetValue(`#portal-form input[name=access_code]`, "lab-code-77"),
+		chromedp.Click(`#portal-form input[name=package_size_restriction_enabled]`),
+		chromedp.SetValue(`#portal-form input[name=max_file_count]`, "50"),
+		chromedp.SetValue(`#portal-form input[name=max_file_size]`, "2.5"),
+		chromedp.Click(`#fb-add`),
+		typeLabel(1, "Project code"),
+		setField(1, "fb-visibility", "required"),
+		chromedp.Click(`#fb-add`),
+		typeLabel(2, "Camera"),
+		setField(2, "fb-type", "dropdown"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Changing the type redraws the row: the choices input appears.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const s = document.querySelector("#fb-fields li:nth-child(2) .fb-type"); s.dispatchEvent(new Event("change")); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(`#fb-fields li:nth-child(2) .fb-options`),
+		chromedp.SendKeys(`#fb-fields li:nth-child(2) .fb-options`, "ALEXA 35, VENICE 2"),
+		chromedp.Click(`#fb-add`),
+		typeLabel(3, "Internal ref"),
+		setField(3, "fb-visibility", "hidden"),
+		chromedp.SendKeys(`#fb-fields li:nth-child(3) .fb-default`, "vendor-portal"),
+		chromedp.Click(`#fb-fields li:nth-child(2) .fb-up`), // Camera first
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const s = document.querySelector("#fb-fields li:nth-child(3) .fb-visibility"); s.dispatchEvent(new Event("change")); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	prev := waitText(t, ctx, `#fb-preview`, "Camera")
+	if !strings.Contains(prev, "Project code") || strings.Contains(prev, "Internal ref") || strings.Index(prev, "Camera") > strings.Index(prev, "Project code") {
+		t.Fatalf("preview %q: want Camera then Project code, no hidden field", prev)
+	}
+	screenshot(t, ctx, "portal-editor")
+	if err := chromedp.Do(ctx, chromedp.Click(`#portal-form button[type=submit]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#portal-status`, "Portal created")
+	pub := e.must(200, "GET", "/v1/subdomains/portals/dailies", nil).Map(t)
+	if pub["name"] != "Dailies <in>" || pub["has_access_code"] != true {
+		t.Fatalf("public face: %v", pub)
+	}
+	f := pub["form"].(map[string]any)["fields"].([]any)
+	var got []string
+	for _, x := range f {
+		m := x.(map[string]any)
+		got = append(got, fmt.Sprint(m["name"], ":", m["type"], ":", m["visibility"]))
+	}
+	want := "camera:dropdown:optional project_code:short_text:required internal_ref:short_text:hidden"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("form fields %v, want %s", got, want)
+	}
+	o := e.owner()
+	var pl struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/portals", nil, userToken(o.Token)).JSON(t, &pl)
+	full := pl.Records[0]
+	if full["max_file_count"] != float64(50) || full["max_file_size"] != float64(2.5e9) || full["package_size_restriction_enabled"] != true {
+		t.Fatalf("size rule: %v %v %v", full["max_file_count"], full["max_file_size"], full["package_size_restriction_enabled"])
+	}
+
+	// The portal's page (a second tab) asks for what the editor set.
+	tab, closeTab := chromedp.NewContext(ctx)
+	defer closeTab()
+	port := e.URL[strings.LastIndex(e.URL, ":"):]
+	if err := chromedp.Do(tab, chromedp.Navigate("http://dailies.localhost"+port+"/"), chromedp.WaitVisible(`[data-field=project_code]`)); err != nil {
+		t.Fatal(err)
+	}
+	shown := waitText(t, tab, `#upload-form`, "Camera")
+	if !strings.Contains(shown, "Project code (required)") || strings.Contains(shown, "Internal ref") || !strings.Contains(shown, "Access code") {
+		t.Fatalf("portal page form: %q", shown)
+	}
+
+	// Edit: close it, drop the access code; the editor shows what is set.
+	err = chromedp.Do(ctx,
+		chromedp.Click(`#portal-close`),
+		chromedp.Click(`#portals button[data-portal]`),
+		chromedp.WaitVisible(`#portal-form`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#portal-form-title`, "Edit Dailies <in>")
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#fb-fields li").length`)); n != 3 {
+		t.Fatalf("the editor shows %d form fields, want 3", n)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(`#portal-form input[name=active]`),
+		chromedp.Click(`#portal-form input[name=clear_access_code]`),
+		chromedp.Click(`#portal-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#portal-status`, "Portal saved")
+	pub = e.must(200, "GET", "/v1/subdomains/portals/dailies", nil).Map(t)
+	if pub["accepting_uploads"] != false || pub["has_access_code"] != false || pub["form"] == nil {
+		t.Fatalf("after editing: %v", pub)
 	}
 }

@@ -26,7 +26,7 @@ var linkPageTmpl = template.Must(template.New("link").Funcs(template.FuncMap{"by
 <p>From {{.Package.Sender}} · {{bytes .Package.Size}} in {{.Package.TotalFiles}} file(s) · available until {{.ExpiresAt.Format "2 Jan 2006 15:04 MST"}}</p>
 {{if .Package.Description}}<p>{{.Package.Description}}</p>{{end}}
 {{if .NeedsPassword}}<form id="unlock"><label>Password <input id="password" type="password" autocomplete="off" required></label> <button type="submit">Open</button></form>{{end}}
-<table><thead><tr><th>File</th><th>Size</th><th>BLAKE3</th><th></th></tr></thead><tbody id="files">
+<table><thead><tr><th>File</th><th>Size</th><th>BLAKE3</th><th><span class="vh">Actions</span></th></tr></thead><tbody id="files">
 {{range .Files}}<tr><td>{{if .Path}}{{.Path}}/{{end}}{{.Name}}</td><td>{{bytes .Size}}</td><td><code title="{{.Digest}}">{{.Digest}}</code></td><td><button data-file="{{.ID}}">Download</button></td></tr>
 {{end}}{{if and (not .NeedsPassword) .ZipSize}}<tr><td>All files (zip)</td><td>{{bytes .ZipSize}}</td><td></td><td><button data-file="zip">Download all (zip)</button></td></tr>{{end}}
 </tbody></table>

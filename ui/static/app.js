@@ -2,6 +2,7 @@
 // an invitation, list one's teams. It uses the public API like any client.
 import { Cancelled, Control, droppedFiles, savedSend, uploadAll } from "./uploader.js";
 import { Panel, bytes } from "./progress.js";
+import { fieldInput } from "./formfields.js";
 
 const $ = (id) => document.getElementById(id);
 let csrf = sessionStorage.getItem("haul.csrf") || "";
@@ -599,7 +600,9 @@ $("api-key-form").addEventListener("submit", async (ev) => {
 });
 
 // Portals: the team's upload pages (owner and admins): a list with each
-// page's address, and a form for a new one, with its logo.
+// page's address, and an editor for every setting, grouped, with the
+// logo and background and a form builder (fields added, reordered, typed,
+// shown or hidden, previewed as senders will see them).
 async function portals() {
   const team = $("send-team").value;
   let list;
@@ -620,28 +623,277 @@ async function portals() {
     } else {
       addr.textContent = p.subdomain;
     }
-    tr.append(cell(p.name), addr, cell(p.active ? "yes" : "no"));
+    const act = document.createElement("td");
+    const edit = document.createElement("button");
+    edit.type = "button";
+    edit.className = "secondary";
+    edit.textContent = "Edit";
+    edit.dataset.portal = p.id;
+    edit.setAttribute("aria-label", "Edit " + p.name);
+    edit.addEventListener("click", () => editPortal(p.id));
+    act.appendChild(edit);
+    tr.append(cell(p.name), addr, cell(p.active ? "yes" : "no"), act);
     return tr;
   }));
   $("portals-admin").hidden = false;
 }
 
+const GB = 1e9;
+const list = (v) => (v || "").split(",").map((x) => x.trim()).filter((x) => x);
+let editing = null; // the portal being edited, or null for a new one
+let fbFields = []; // the form builder's fields
+
+const FIELD_TYPES = [["short_text", "Short text"], ["long_text", "Long text"], ["number", "Number"], ["date", "Date"],
+  ["email", "Email"], ["url", "Link (shown, not asked)"], ["dropdown", "Dropdown"], ["radio", "One of"], ["checkbox", "Checkboxes"],
+  ["package_name", "Package name"], ["package_description", "Package description"], ["sender_email", "Sender's email"]];
+const VISIBILITIES = [["optional", "Optional"], ["required", "Required"], ["readonly", "Shown, read-only"], ["hidden", "Hidden"]];
+const CHOICES = new Set(["dropdown", "radio", "checkbox"]);
+
+// slug makes a field name from its label.
+const slug = (label) => label.toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "").slice(0, 64) || "field";
+
+function select(options, value, label) {
+  const sel = document.createElement("select");
+  sel.setAttribute("aria-label", label);
+  for (const [v, text] of options) {
+    const o = document.createElement("option");
+    o.value = v;
+    o.textContent = text;
+    o.selected = v === value;
+    sel.appendChild(o);
+  }
+  return sel;
+}
+
+function input(value, label, attrs) {
+  const i = document.createElement("input");
+  i.value = value || "";
+  i.setAttribute("aria-label", label);
+  for (const [k, v] of Object.entries(attrs || {})) i.setAttribute(k, v);
+  return i;
+}
+
+// drawBuilder draws the form builder's field rows and the preview.
+function drawBuilder() {
+  $("fb-fields").replaceChildren(...fbFields.map((f, i) => {
+    const li = document.createElement("li");
+    li.className = "fb-field";
+    const label = input(f.label, "Label of field " + (i + 1), { class: "fb-label", placeholder: "Label" });
+    label.addEventListener("input", () => {
+      if (!f.named) f.name = slug(label.value);
+      f.label = label.value;
+      name.value = f.name;
+      preview();
+    });
+    const name = input(f.name, "Name of field " + (i + 1) + " in the delivered metadata", { class: "fb-name", placeholder: "name" });
+    name.addEventListener("input", () => { f.name = name.value; f.named = true; });
+    const type = select(FIELD_TYPES, f.type, "Type of field " + (i + 1));
+    type.className = "fb-type";
+    type.addEventListener("change", () => { f.type = type.value; drawBuilder(); });
+    const vis = select(VISIBILITIES, f.visibility, "Visibility of field " + (i + 1));
+    vis.className = "fb-visibility";
+    vis.addEventListener("change", () => { f.visibility = vis.value; preview(); });
+    const dflt = input(f.default_value === undefined || f.default_value === null ? "" : String(f.default_value),
+      "Default value of field " + (i + 1) + " (needed when hidden or read-only)", { class: "fb-default", placeholder: "default value" });
+    dflt.addEventListener("input", () => { f.default_value = dflt.value; preview(); });
+    li.append(label, name, type, vis, dflt);
+    if (CHOICES.has(f.type)) {
+      const opts = input((f.options || []).join(", "), "Choices of field " + (i + 1) + " (comma-separated)", { class: "fb-options", placeholder: "choice 1, choice 2" });
+      opts.addEventListener("input", () => { f.options = list(opts.value); preview(); });
+      li.appendChild(opts);
+    }
+    const move = (d) => {
+      const j = i + d;
+      if (j < 0 || j >= fbFields.length) return;
+      [fbFields[i], fbFields[j]] = [fbFields[j], fbFields[i]];
+      drawBuilder();
+    };
+    for (const [text, act, cls] of [["↑", () => move(-1), "fb-up"], ["↓", () => move(1), "fb-down"], ["Remove", () => { fbFields.splice(i, 1); drawBuilder(); }, "fb-remove"]]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "secondary " + cls;
+      b.textContent = text;
+      b.setAttribute("aria-label", (text === "↑" ? "Move up" : text === "↓" ? "Move down" : "Remove") + " field " + (i + 1));
+      b.addEventListener("click", act);
+      li.appendChild(b);
+    }
+    return li;
+  }));
+  preview();
+}
+
+function preview() {
+  $("fb-preview").replaceChildren(...fbFields.filter((f) => f.visibility !== "hidden" && f.label).map((f) => {
+    const el = fieldInput(f);
+    // A preview is not part of the editor's form: never required, sent
+    // or focused.
+    for (const i of el.querySelectorAll("input, select, textarea")) {
+      i.removeAttribute("data-field");
+      i.required = false;
+      i.disabled = true;
+    }
+    return el;
+  }));
+}
+
+$("fb-add").addEventListener("click", () => {
+  fbFields.push({ label: "", name: "", type: "short_text", visibility: "optional", options: [] });
+  $("portal-form").form_enabled.checked = true;
+  drawBuilder();
+  const labels = document.querySelectorAll(".fb-label");
+  labels[labels.length - 1].focus();
+});
+
+async function portalChoices(team, portal) {
+  // Teamspaces for the select; the team's webhooks as checkboxes.
+  try {
+    const spaces = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/spaces?limit=100");
+    const sel = $("portal-teamspace");
+    sel.replaceChildren(sel.options[0], ...spaces.records.map((sp) => {
+      const o = document.createElement("option");
+      o.value = sp.id;
+      o.textContent = sp.name;
+      return o;
+    }));
+    sel.value = (portal && portal.teamspace_id) || "";
+  } catch { /* none to offer */ }
+  const box = $("portal-webhooks");
+  box.replaceChildren();
+  try {
+    const hooks = await api("GET", "/v1/teams/" + encodeURIComponent(team) + "/custom_webhooks");
+    if (hooks.length) box.appendChild(document.createTextNode("Webhooks called for this portal's packages:"));
+    for (const w of hooks) {
+      const l = document.createElement("label");
+      l.className = "check";
+      const c = document.createElement("input");
+      c.type = "checkbox";
+      c.name = "custom_webhooks";
+      c.value = w.id;
+      c.checked = !!(portal && (portal.custom_webhooks || []).includes(w.id));
+      l.append(c, " " + w.name);
+      box.appendChild(l);
+    }
+  } catch { /* not the caller's to see */ }
+}
+
+// fillPortal puts a portal's settings (or a new portal's defaults) into
+// the editor.
+async function fillPortal(p, def) {
+  const f = $("portal-form");
+  f.reset();
+  editing = p;
+  $("portal-form-title").textContent = p ? "Edit " + p.name : "New portal";
+  if (p) {
+    for (const k of ["name", "subdomain", "message", "access_level", "custom_expiry_days", "max_file_count"]) f[k].value = p[k] ?? "";
+    for (const k of ["active", "expiry_enabled", "user_authentication_required", "download_user_authentication_required", "disable_upload_receipt",
+      "file_type_restriction_enabled", "package_size_restriction_enabled", "package_name_format_enabled", "terms_of_service_enabled"]) f[k].checked = !!p[k];
+    f.expiry.value = p.expiry ? p.expiry.slice(0, 10) : "";
+    f.access_code.placeholder = p.has_access_code ? "unchanged (set)" : "none";
+    f.download_password.placeholder = p.has_download_password ? "unchanged (set)" : "none";
+    f.recipients.value = (p.recipients || []).join(", ");
+    f.cc_recipients.value = (p.cc_recipients || []).join(", ");
+    f.file_type_restriction_exclude.value = p.file_type_restriction_exclude ? "1" : "";
+    f.file_types.value = (p.file_types || []).join(", ");
+    f.max_file_size.value = p.max_file_size ? p.max_file_size / GB : 0;
+    f.max_package_size.value = p.max_package_size ? p.max_package_size / GB : 0;
+    f.name_format_value.value = (p.package_name_format || {}).value || "";
+    f.name_format_label.value = (p.package_name_format || {}).label || "";
+    const terms = p.terms_of_service || {};
+    f.terms_title.value = terms.title || "";
+    f.terms_description.value = terms.description || "";
+    f.terms_checkbox_label.value = terms.checkbox_label || "";
+    f.terms_checkbox_url.value = terms.checkbox_url || "";
+    if (p.primary_color) f.primary_color.value = p.primary_color;
+  }
+  f.subdomain.readOnly = false;
+  f.form_enabled.checked = !!def;
+  f.form_name.value = def ? def.name : "";
+  for (const c of f.querySelectorAll("input[name=delivery_formats]")) c.checked = def ? def.delivery_formats.includes(c.value) : c.value === "json";
+  fbFields = def ? def.fields.map((x) => Object.assign({ named: true }, x)) : [];
+  drawBuilder();
+  $("portal-status").textContent = "";
+  f.hidden = false;
+  await portalChoices($("send-team").value, p);
+  f.name.focus();
+}
+
+async function editPortal(id) {
+  const p = await api("GET", "/v1.1/portals/" + id);
+  let def = null;
+  if (p.form_id) {
+    try { def = await api("GET", "/v1/portals/" + id + "/form"); } catch { /* no form */ }
+  }
+  await fillPortal(p, def);
+}
+
+$("portal-new").addEventListener("click", () => fillPortal(null, null));
+$("portal-close").addEventListener("click", () => { $("portal-form").hidden = true; editing = null; });
+
+// portalBody is the API body for the editor's settings.
+function portalBody(f) {
+  const fd = new FormData(f);
+  const on = (k) => fd.get(k) === "on";
+  const body = {
+    name: fd.get("name"), subdomain: fd.get("subdomain"), message: fd.get("message") || "", active: on("active"),
+    expiry_enabled: on("expiry_enabled"), access_level: fd.get("access_level"), teamspace_id: fd.get("teamspace_id") || "",
+    user_authentication_required: on("user_authentication_required"),
+    download_user_authentication_required: on("download_user_authentication_required"),
+    recipients: list(fd.get("recipients")), cc_recipients: list(fd.get("cc_recipients")),
+    disable_upload_receipt: on("disable_upload_receipt"), custom_expiry_days: Number(fd.get("custom_expiry_days") || 0),
+    custom_webhooks: fd.getAll("custom_webhooks"),
+    file_type_restriction_enabled: on("file_type_restriction_enabled"), file_type_restriction_exclude: fd.get("file_type_restriction_exclude") === "1",
+    file_types: list(fd.get("file_types")).map((x) => x.replace(/^\./, "")),
+    package_size_restriction_enabled: on("package_size_restriction_enabled"), max_file_count: Number(fd.get("max_file_count") || 0),
+    max_file_size: Math.round(Number(fd.get("max_file_size") || 0) * GB), max_package_size: Math.round(Number(fd.get("max_package_size") || 0) * GB),
+    package_name_format_enabled: on("package_name_format_enabled"),
+    package_name_format: { value: fd.get("name_format_value") || "", label: fd.get("name_format_label") || "" },
+    terms_of_service_enabled: on("terms_of_service_enabled"),
+    terms_of_service: { title: fd.get("terms_title") || "", description: fd.get("terms_description") || "",
+      checkbox_label: fd.get("terms_checkbox_label") || "", checkbox_url: fd.get("terms_checkbox_url") || "" },
+    primary_color: fd.get("primary_color"),
+  };
+  if (body.expiry_enabled && fd.get("expiry")) body.expiry = new Date(fd.get("expiry") + "T23:59:59").toISOString();
+  if (fd.get("access_code")) body.access_code = fd.get("access_code");
+  else if (on("clear_access_code")) body.has_access_code = false;
+  if (fd.get("download_password")) body.download_password = fd.get("download_password");
+  else if (on("clear_download_password")) body.has_download_password = false;
+  return body;
+}
+
+async function putImage(id, kind, file) {
+  const res = await fetch("/v1/portals/" + id + "/" + kind, { method: "PUT", body: file, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
+  if (!res.ok) {
+    let msg = res.statusText;
+    try { msg = JSON.parse(await res.text()).errors[0].msg; } catch { /* not JSON */ }
+    throw new Error("the portal was saved, but not its " + kind + ": " + msg);
+  }
+}
+
 $("portal-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  const f = new FormData(ev.target);
-  const recipients = (f.get("recipients") || "").split(",").map((r) => r.trim()).filter((r) => r);
+  const f = ev.target;
   try {
-    const body = { name: f.get("name"), subdomain: f.get("subdomain"), message: f.get("message") || "", recipients, active: f.get("active") === "on" };
-    if (f.get("access_code")) body.access_code = f.get("access_code");
-    const p = await api("POST", "/v1/teams/" + encodeURIComponent($("send-team").value) + "/portals", body);
-    const logo = ev.target.logo.files[0];
-    if (logo) {
-      const res = await fetch("/v1/portals/" + p.id + "/logo", { method: "PUT", body: logo, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
-      if (!res.ok) throw new Error("the portal was made, but not its logo: " + (await res.text()));
+    const body = portalBody(f);
+    const p = editing
+      ? await api("PUT", "/v1/portals/" + editing.id, body)
+      : await api("POST", "/v1/teams/" + encodeURIComponent($("send-team").value) + "/portals", body);
+    const wasNew = !editing;
+    editing = p;
+    if (f.logo.files[0]) await putImage(p.id, "logo", f.logo.files[0]);
+    if (f.background.files[0]) await putImage(p.id, "background", f.background.files[0]);
+    if (f.form_enabled.checked) {
+      const def = { name: f.form_name.value || p.name + " form", delivery_formats: [...f.querySelectorAll("input[name=delivery_formats]:checked")].map((c) => c.value),
+        fields: fbFields.map((x, i) => ({ name: x.name, label: x.label, type: x.type, visibility: x.visibility,
+          options: CHOICES.has(x.type) ? x.options || [] : undefined, position: i,
+          default_value: x.default_value === "" || x.default_value === undefined ? undefined : (x.type === "number" ? Number(x.default_value) : x.default_value) })) };
+      await api(p.form_id ? "PUT" : "POST", "/v1/portals/" + p.id + "/form", def);
+    } else if (p.form_id) {
+      await api("DELETE", "/v1/portals/" + p.id + "/form");
     }
-    $("portal-status").textContent = "Portal created" + (p.url ? ": " + p.url : "") + ".";
-    ev.target.reset();
+    $("portal-form-title").textContent = "Edit " + p.name;
+    $("portal-status").textContent = (wasNew ? "Portal created" : "Portal saved") + (p.url ? ": " + p.url : "") + ".";
     await portals();
+    editing = await api("GET", "/v1.1/portals/" + p.id);
   } catch (e) {
     $("portal-status").textContent = e.message;
   }

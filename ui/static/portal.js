@@ -5,6 +5,7 @@
 // package.
 import { Cancelled, Control, droppedFiles, errorText, uploadAll } from "./uploader.js";
 import { Panel, bytes } from "./progress.js";
+import { fieldInput } from "./formfields.js";
 
 const root = document.getElementById("portal");
 const formEl = document.getElementById("upload-form");
@@ -46,41 +47,6 @@ function start(root, formEl) {
     const data = text ? JSON.parse(text) : {};
     if (!r.ok) throw new Error(errorText(data, r.status));
     return data;
-  }
-
-  function fieldInput(f) {
-    const label = document.createElement("label");
-    label.textContent = f.label + " ";
-    let input;
-    if (f.type === "long_text" || f.type === "package_description") {
-      input = document.createElement("textarea");
-    } else if ((f.type === "radio" || f.type === "dropdown") && f.options) {
-      input = document.createElement("select");
-      input.appendChild(document.createElement("option"));
-      for (const o of f.options) {
-        const opt = document.createElement("option");
-        opt.value = o; opt.textContent = o;
-        input.appendChild(opt);
-      }
-    } else if (f.type === "checkbox" && f.options && f.options.length) {
-      input = document.createElement("select");
-      input.multiple = true;
-      for (const o of f.options) {
-        const opt = document.createElement("option");
-        opt.value = o; opt.textContent = o;
-        input.appendChild(opt);
-      }
-    } else {
-      input = document.createElement("input");
-      input.type = { number: "number", date: "date", email: "email", sender_email: "email", url: "url", checkbox: "checkbox" }[f.type] || "text";
-    }
-    input.dataset.field = f.name;
-    input.dataset.type = f.type;
-    if (f.visibility === "required") input.required = true;
-    if (f.visibility === "readonly") input.disabled = true;
-    if (f.default_value !== undefined && f.default_value !== null && input.type !== "checkbox") input.value = f.default_value;
-    label.appendChild(input);
-    return label;
   }
 
   function formValues() {

@@ -12,6 +12,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"haul/core"
 )
 
 // signIn opens the staff UI and signs in as the env's owner.
@@ -356,5 +358,90 @@ func TestBrowserPortalEditor(t *testing.T) {
 	pub = e.must(200, "GET", "/v1/subdomains/portals/dailies", nil).Map(t)
 	if pub["accepting_uploads"] != false || pub["has_access_code"] != false || pub["form"] == nil {
 		t.Fatalf("after editing: %v", pub)
+	}
+}
+
+// TestBrowserTeamspacesSettings: the owner makes a teamspace, adds and
+// removes a member, and changes the team's settings; the API agrees. A
+// member sees no settings form.
+func TestBrowserTeamspacesSettings(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t)
+	o := e.owner()
+	colourist := e.addPerson(o.Token, "grade@studio.example", core.RoleMember)
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.WaitVisible(`#space-form input[name=name]`),
+		chromedp.SetValue(`#space-form input[name=name]`, "Colour <suite>"),
+		chromedp.Click(`#space-form button`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#spaces`, "Colour <suite>")
+	if err := chromedp.Do(ctx, chromedp.SetValue(`#spaces select.space-add`, colourist.MemberID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#spaces select.space-add").dispatchEvent(new Event("change"))`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#spaces`, "grade@studio.example")
+	spaces := func() []any {
+		return e.must(200, "GET", "/v1.1/teams/"+e.TeamID+"/spaces", nil, userToken(o.Token)).Map(t)["records"].([]any)
+	}
+	sp := spaces()
+	if len(sp) != 1 || len(sp[0].(map[string]any)["members"].([]any)) != 1 {
+		t.Fatalf("teamspaces after adding: %v", sp)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`#spaces li li button`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if sp = spaces(); len(sp[0].(map[string]any)["members"].([]any)) == 0 {
+			break
+		}
+	}
+	if n := len(sp[0].(map[string]any)["members"].([]any)); n != 0 {
+		t.Fatalf("the teamspace still has %d members after Remove", n)
+	}
+
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(`#settings-form input[name=name]`),
+		chromedp.SetValue(`#settings-form input[name=name]`, "Night Shift Post"),
+		chromedp.Click(`#settings-form input[name=download_limit_enabled]`),
+		chromedp.SetValue(`#settings-form input[name=download_limit_default]`, "3"),
+		chromedp.SetValue(`#settings-form input[name=storage_quota_gb]`, "2000"),
+		chromedp.Click(`#settings-form button`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#settings-status`, "Settings saved")
+	team := e.must(200, "GET", "/v1/teams/"+e.TeamID, nil, userToken(o.Token)).Map(t)
+	if team["name"] != "Night Shift Post" || team["download_limit_enabled"] != true || team["download_limit_default"] != float64(3) || team["storage_quota_bytes"] != float64(2e12) {
+		t.Fatalf("team after saving: %v", team)
+	}
+	// A bad value comes back as the API's message.
+	if err := chromedp.Do(ctx, chromedp.SetValue(`#settings-form input[name=max_email_recipients]`, "100000"), chromedp.Click(`#settings-form button`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#settings-status`, "max_email_recipients")
+
+	// A member sees the teamspaces but no settings.
+	err = chromedp.Do(ctx,
+		chromedp.Click(`#logout`),
+		chromedp.WaitVisible(`#login-form input[name=email]`),
+		chromedp.SetValue(`#login-form input[name=email]`, colourist.Email),
+		chromedp.SetValue(`#login-form input[name=password]`, colourist.Password),
+		chromedp.Click(`#login-form button[type=submit]`),
+		chromedp.WaitVisible(`#spaces-admin`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hidden, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("settings-admin").hidden`)); !hidden {
+		t.Fatal("a member is shown the team settings")
 	}
 }

@@ -51,7 +51,9 @@ async function home() {
     }));
     show("home");
     storage(); // owner and admins: the appliance's storage
-    members();
+    await members();
+    spaces();
+    settings();
     apiKeys();
     portals();
     webhooks();
@@ -489,6 +491,9 @@ async function storage() {
 // guests; who may change it: owner and admins, as the API decides).
 const roles = [["owner", "Owner"], ["admin", "Admin"], ["integration_manager", "Integration manager"], ["member", "Member"], ["guest", "Guest"]];
 
+let teamMembers = []; // the team's members, for teamspaces
+let myRole = ""; // the signed-in user's role in the team
+
 async function members() {
   const team = $("send-team").value;
   let list;
@@ -498,6 +503,9 @@ async function members() {
     $("team-admin").hidden = true;
     return;
   }
+  teamMembers = list;
+  const me = list.find((m) => m.email === $("who").textContent);
+  myRole = me ? me.policy_key : "";
   $("members").replaceChildren(...list.map((m) => {
     const tr = document.createElement("tr");
     const role = document.createElement("td");
@@ -554,6 +562,123 @@ $("invite-member-form").addEventListener("submit", async (ev) => {
     await members();
   } catch (e) {
     $("invite-member-status").textContent = e.message;
+  }
+});
+
+// Teamspaces: groups of members that packages and portals can belong
+// to. Everyone but guests sees them; owner and admins change them (the
+// API decides, and its message is shown).
+async function spaces() {
+  const team = $("send-team").value;
+  let list;
+  try {
+    list = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/spaces?limit=100");
+  } catch {
+    $("spaces-admin").hidden = true;
+    return;
+  }
+  const status = (msg) => { $("space-status").textContent = msg; };
+  const act = async (fn) => {
+    try { await fn(); status(""); } catch (e) { status(e.message); }
+    await spaces();
+  };
+  $("spaces").replaceChildren(...list.records.map((sp) => {
+    const li = document.createElement("li");
+    li.dataset.space = sp.id;
+    const h = document.createElement("strong");
+    h.textContent = sp.name;
+    const people = document.createElement("ul");
+    for (const m of sp.members) {
+      const item = document.createElement("li");
+      item.textContent = (m.email || m.name) + " ";
+      const rm = document.createElement("button");
+      rm.type = "button";
+      rm.className = "secondary";
+      rm.textContent = "Remove";
+      rm.setAttribute("aria-label", "Remove " + m.email + " from " + sp.name);
+      rm.addEventListener("click", () => act(() => api("DELETE", "/v1/spaces/" + sp.id + "/members/" + m.id)));
+      item.appendChild(rm);
+      people.appendChild(item);
+    }
+    const add = document.createElement("select");
+    add.setAttribute("aria-label", "Add a member to " + sp.name);
+    add.className = "space-add";
+    const first = document.createElement("option");
+    first.value = "";
+    first.textContent = "Add a member…";
+    add.appendChild(first);
+    const inside = new Set(sp.members.map((m) => m.id));
+    for (const m of teamMembers) {
+      if (inside.has(m.id)) continue;
+      const o = document.createElement("option");
+      o.value = m.id;
+      o.textContent = m.email;
+      add.appendChild(o);
+    }
+    add.addEventListener("change", () => add.value && act(() => api("POST", "/v1/spaces/" + sp.id + "/members", { member_ids: [add.value] })));
+    const del = document.createElement("button");
+    del.type = "button";
+    del.className = "danger";
+    del.textContent = "Delete";
+    del.setAttribute("aria-label", "Delete the teamspace " + sp.name);
+    del.addEventListener("click", () => confirm("Delete the teamspace “" + sp.name + "”?") && act(() => api("DELETE", "/v1/spaces/" + sp.id)));
+    li.append(h, " ", del, people, add);
+    return li;
+  }));
+  $("spaces-admin").hidden = false;
+}
+
+$("space-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    await api("POST", "/v1/teams/" + encodeURIComponent($("send-team").value) + "/spaces", { name: new FormData(ev.target).get("name") });
+    ev.target.reset();
+    $("space-status").textContent = "";
+  } catch (e) {
+    $("space-status").textContent = e.message;
+  }
+  await spaces();
+});
+
+// Team settings (owner and admins): the name and the defaults packages
+// and links get, the recipient cap and the storage quota.
+async function settings() {
+  if (myRole !== "owner" && myRole !== "admin") {
+    $("settings-admin").hidden = true;
+    return;
+  }
+  let t;
+  try {
+    t = await api("GET", "/v1/teams/" + encodeURIComponent($("send-team").value));
+  } catch {
+    $("settings-admin").hidden = true;
+    return;
+  }
+  const f = $("settings-form");
+  f.name.value = t.name;
+  f.custom_expiry_enabled.checked = t.custom_expiry_enabled;
+  f.custom_expiry_default.value = t.custom_expiry_default || "";
+  f.download_limit_enabled.checked = t.download_limit_enabled;
+  f.download_limit_default.value = t.download_limit_default || "";
+  f.max_email_recipients.value = t.max_email_recipients || "";
+  f.storage_quota_gb.value = t.storage_quota_bytes ? t.storage_quota_bytes / 1e9 : 0;
+  $("settings-admin").hidden = false;
+}
+
+$("settings-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const num = (v) => (v === "" ? undefined : Number(v));
+  try {
+    await api("PUT", "/v1/teams/" + encodeURIComponent($("send-team").value), {
+      name: f.name.value, custom_expiry_enabled: f.custom_expiry_enabled.checked, custom_expiry_default: num(f.custom_expiry_default.value),
+      download_limit_enabled: f.download_limit_enabled.checked, download_limit_default: num(f.download_limit_default.value),
+      max_email_recipients: num(f.max_email_recipients.value), storage_quota_bytes: Math.round(Number(f.storage_quota_gb.value || 0) * 1e9),
+    });
+    $("settings-status").textContent = "Settings saved.";
+    await settings();
+  } catch (e) {
+    $("settings-status").textContent = e.message;
   }
 });
 

@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test test-short lint bench e2e axe clean
+.PHONY: build run test test-short lint bench e2e axe tour clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/haul .
@@ -47,6 +47,11 @@ e2e:
 # cached under ~/.cache/haul) and runs the accessibility test with it.
 axe:
 	js="$$(bash .ci/axe.sh)" && HAUL_AXE_JS="$$js" $(GO) test -count=1 -run '^TestBrowserAccessibility$$' -v ./httpd/
+
+# tour regenerates the README's screenshots (docs/tour) from a live
+# appliance in Chromium.
+tour:
+	HAUL_TOUR=$(CURDIR)/docs/tour $(GO) test -count=1 -run '^TestTour$$' ./httpd/
 
 clean:
 	rm -rf bin

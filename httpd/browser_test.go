@@ -763,20 +763,26 @@ func TestBrowserDropFolder(t *testing.T) {
 	}
 }
 
-// screenshot saves the page as name.png under $HAUL_ARTIFACTS (test
+// screenshot saves the page as name.jpg under $HAUL_ARTIFACTS (test
 // artifacts, never committed); nothing without it.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	dir := os.Getenv("HAUL_ARTIFACTS")
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	img, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
 	if err != nil {
 		t.Logf("screenshot %s: %v", name, err)
 		return
 	}
 	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+	os.WriteFile(filepath.Join(dir, name+".jpg"), img, 0o644) // FullScreenshot below 100 is JPEG
+}
+
+// tooWide names the first elements that reach past the page's width.
+func tooWide(ctx context.Context) string {
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 8).map(e => e.tagName + "#" + e.id + "." + e.className + "[" + (e.name || e.textContent.slice(0, 30)) + "] " + Math.round(e.getBoundingClientRect().right)).join(", ")`))
+	return s
 }
 
 // TestBrowserLayout: the login, staff, link and portal pages fit a laptop
@@ -824,9 +830,16 @@ func TestBrowserLayout(t *testing.T) {
 		}
 		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth`))
 		if err != nil || overflow {
-			t.Errorf("the staff page at %d×%d scrolls sideways (%v)", size[0], size[1], err)
+			t.Errorf("the staff page at %d×%d scrolls sideways (%v): too wide: %s", size[0], size[1], err, tooWide(ctx))
 		}
 		screenshot(t, ctx, fmt.Sprintf("staff-%dx%d", size[0], size[1]))
+		// The portal editor with a form field, too.
+		if err := chromedp.Do(ctx, chromedp.Click(`#portal-new`), chromedp.WaitVisible(`#portal-form`), chromedp.Click(`#fb-add`), chromedp.WaitVisible(`.fb-field`)); err != nil {
+			t.Fatal(err)
+		}
+		if overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth`)); err != nil || overflow {
+			t.Errorf("the portal editor at %d×%d scrolls sideways (%v): too wide: %s", size[0], size[1], err, tooWide(ctx))
+		}
 		if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 			t.Fatal(err)
 		}

@@ -231,7 +231,8 @@ async function openPackage(team, id) {
   $("expiry-form").expiry.value = expiry ? expiry.toISOString().slice(0, 10) : "";
   $("package-status").textContent = "";
   $("expiry-status").textContent = "";
-  const files = await pkgCall("GET", "/v1/packages/" + id + "/files");
+  // The zips haul offers (kind zip_windows) are not files of the package.
+  const files = (await pkgCall("GET", "/v1/packages/" + id + "/files")).filter((f) => f.kind === "file");
   $("package-files").replaceChildren(...files.map((f) => {
     const tr = document.createElement("tr");
     const code = document.createElement("code");

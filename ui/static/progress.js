@@ -50,7 +50,7 @@ export class Panel {
     this.graph.setAttribute("aria-label", "Upload speed over the last minute");
     this.curve = document.createElementNS(ns, "polyline");
     this.curve.setAttribute("fill", "none");
-    this.curve.setAttribute("stroke-width", "1");
+    this.curve.setAttribute("stroke-width", "2");
     this.curve.setAttribute("vector-effect", "non-scaling-stroke");
     this.graph.appendChild(this.curve);
 

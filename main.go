@@ -1,6 +1,7 @@
 // Command haul is a self-hosted appliance for sending and receiving very
 // large files. One binary: the server (haul serve), its operator's tools
-// (haul admin), and later the agent (upload, download, watch).
+// (haul admin), and the agent (login, upload, download, watch, transfers,
+// limits; package client/agent).
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"time"
 	_ "time/tzdata" // time zone names work on hosts without tzdata
 
+	"haul/client/agent"
 	"haul/core"
 	"haul/core/config"
 	"haul/core/notify"
@@ -56,6 +58,13 @@ set as HAUL_<SECTION>_<KEY>, e.g. HAUL_SERVER_LISTEN=:9000.
 `
 
 func main() {
+	if len(os.Args) > 1 && agent.IsCommand(os.Args[1]) {
+		// The agent has exit codes of its own (haul help lists them).
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := agent.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "haul:", err)
 		os.Exit(1)
@@ -64,7 +73,13 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage+"\n"+agent.Usage())
+		return nil
+	}
+	if agent.IsCommand(args[0]) {
+		if code := agent.Main(context.Background(), args, stdout, stderr); code != 0 {
+			return fmt.Errorf("%s failed (exit code %d)", args[0], code)
+		}
 		return nil
 	}
 	switch args[0] {
@@ -80,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "haul", version)
 		return nil
 	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage+"\n"+agent.Usage())
 		return nil
 	}
 	return fmt.Errorf("unknown command %q; run haul with no arguments for usage", args[0])

@@ -114,6 +114,17 @@ type UploadOptions struct {
 	// OnStart, when set, is told the upload as soon as it exists, so a
 	// caller can keep it and ResumeUpload after a failure or a crash.
 	OnStart func(Upload)
+	// Progress, when set, is told part bytes as the transport reads them
+	// (and minus what a failed try had read: it is sent again), and the
+	// size of each part the server already holds or took by reference.
+	Progress func(n int64)
+	// OnPart, when set, is told each part (numbered from 1) once the
+	// server holds it: sent is false for a part held already (a resumed
+	// upload) or recorded by reference.
+	OnPart func(part int, size int64, sent bool)
+	// Throttle, when set, is called before n part bytes are read and may
+	// wait (a rate limit); its error fails the part.
+	Throttle func(ctx context.Context, n int) error
 }
 
 // withDefaults fills in the zero Retries and RetryWait.
@@ -197,14 +208,24 @@ func (c *Client) finishUpload(ctx context.Context, packageToken, packageID, fid,
 		n = 1
 	}
 	etags := make([]string, n)
+	for k, et := range have {
+		if k >= 1 && k <= n {
+			etags[k-1] = et
+			partSize := min(chunk, size-int64(k-1)*chunk)
+			if opt.Progress != nil {
+				opt.Progress(partSize)
+			}
+			if opt.OnPart != nil {
+				opt.OnPart(k, partSize, false)
+			}
+		}
+	}
 	const batch = 1000
 	for start := 0; start < n; start += batch {
 		count := min(batch, n-start)
 		missing := false
 		for k := start; k < start+count; k++ {
-			if et, ok := have[k+1]; ok {
-				etags[k] = et
-			} else {
+			if etags[k] == "" {
 				missing = true
 			}
 		}
@@ -248,17 +269,49 @@ func (c *Client) putParts(ctx context.Context, r io.ReaderAt, size, chunk int64,
 		off := int64(k) * chunk
 		n := min(chunk, size-off)
 		err := c.retry(ctx, opt, func() error {
-			_, h, err := c.replay(ctx, bps[i], io.NewSectionReader(r, off, n), n)
+			body := &meteredReader{r: io.NewSectionReader(r, off, n), ctx: ctx, opt: &opt}
+			_, h, err := c.replay(ctx, bps[i], body, n)
 			if err == nil {
 				etags[k] = h.Get("ETag")
+			} else if opt.Progress != nil {
+				opt.Progress(-body.read)
 			}
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("haul: part %d: %w", k+1, err)
 		}
+		if opt.OnPart != nil {
+			opt.OnPart(k+1, n, true)
+		}
 		return nil
 	})
+}
+
+// meteredReader is a part body that reports progress and waits for the
+// throttle as the transport reads it.
+type meteredReader struct {
+	r    io.Reader
+	ctx  context.Context
+	opt  *UploadOptions
+	read int64
+}
+
+func (m *meteredReader) Read(p []byte) (int, error) {
+	if m.opt.Throttle != nil && len(p) > 0 {
+		if len(p) > 256<<10 {
+			p = p[:256<<10] // a throttle waits for small steps
+		}
+		if err := m.opt.Throttle(m.ctx, len(p)); err != nil {
+			return 0, err
+		}
+	}
+	n, err := m.r.Read(p)
+	m.read += int64(n)
+	if m.opt.Progress != nil && n > 0 {
+		m.opt.Progress(int64(n))
+	}
+	return n, err
 }
 
 // retry runs f until it succeeds, fails for good, or the retries run out.

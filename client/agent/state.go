@@ -34,8 +34,8 @@ type Transfer struct {
 	ID      string    `json:"id"`
 	Kind    string    `json:"kind"` // upload or download
 	Name    string    `json:"name"`
-	Args    []string  `json:"args"` // the command line, to resume it
-	Dir     string    `json:"dir"`  // its working directory
+	Args    []string  `json:"args"`           // the command line, to resume it
+	Dir     string    `json:"dir"`            // its working directory
 	Dest    string    `json:"dest,omitempty"` // a download's folder
 	State   string    `json:"state"`
 	PID     int       `json:"pid"`

@@ -1,15 +1,38 @@
 // The browser's upload flow (MASV's blueprints, as any client uses them):
 // for each file, add it to the package, start its multipart upload, PUT
 // its parts to the signed URLs (a few at a time, each retried with
-// backoff on network errors and 5xx answers), and finalize it.
+// backoff on network errors and the answers of a restarting server), and
+// finalize it.
 
-const CHUNK = 64 * 1024 * 1024;
+const MiB = 1024 * 1024;
+const CHUNK = 64 * MiB;
 const PARALLEL = 3;
+// MAX_PARTS is the server's max_chunk_count (GET /v1/system/packages/spec):
+// a larger file takes larger parts.
+const MAX_PARTS = 10000;
+// STALL is how long a part may send nothing before it is sent again.
+const STALL = 60000;
+
+// chunkFor is the part size of a file: 64 MiB, or a whole number of MiB
+// that keeps it within MAX_PARTS parts.
+const chunkFor = (size) => Math.max(CHUNK, Math.ceil(size / MAX_PARTS / MiB) * MiB);
+
+// TRANSIENT are the answers of a restarting server or proxy: retried. Any
+// other error answer (a 507, a 500) is the server's word and is shown.
+const TRANSIENT = [502, 503, 504];
 
 // errorText takes the message of haul's (MASV's) error body.
 export function errorText(body, status) {
   const e = body && body.errors && body.errors[0];
   return (e && e.msg) || ("error " + status);
+}
+
+// httpError is an error answer's message, with its status for the
+// callers that act on one (409: already finalized).
+function httpError(msg, status) {
+  const e = new Error(msg);
+  e.status = status;
+  return e;
 }
 
 // local keeps a signed URL's path and query: the page may be served on
@@ -29,11 +52,13 @@ export class Cancelled extends Error {
 // Control pauses, resumes and cancels a send. Pausing aborts the parts in
 // flight (they are sent again on resume; a part is idempotent); the
 // uploader also pauses by itself, with a reason, when the server stays
-// unreachable through its retries. onChange(paused, reason) is told.
+// unreachable through its retries. onChange(paused, reason) is told. A
+// send that failed (failed: its error) stops its other parts too.
 export class Control {
   constructor() {
     this.paused = false;
     this.cancelled = false;
+    this.failed = null;
     this.reason = "";
     this.live = new Set();
     this.waiters = [];
@@ -59,34 +84,50 @@ export class Control {
     for (const x of this.live) x.abort();
     this.resume();
   }
-  // gate waits while paused, and throws once cancelled.
+  // fail stops a send one of whose steps failed: the parts in flight are
+  // aborted and every gate throws err, so nothing more is sent.
+  fail(err) {
+    if (this.failed || this.cancelled) return;
+    this.failed = err;
+    for (const x of this.live) x.abort();
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+  // gate waits while paused, and throws once cancelled or failed.
   async gate() {
-    while (this.paused) await new Promise((res) => this.waiters.push(res));
+    while (this.paused && !this.cancelled && !this.failed) await new Promise((res) => this.waiters.push(res));
     if (this.cancelled) throw new Cancelled();
+    if (this.failed) throw this.failed;
   }
 }
 
 // call is a JSON API call with the package token. Network errors and the
 // answers of a restarting server (502, 503, 504) are retried with backoff;
-// after a minute of them the send pauses with a reason.
-async function call(method, path, body, token, control) {
+// after a minute of them the send pauses with a reason. beforeRetry, when
+// given, runs before each try that follows a failed one: a call that is
+// not idempotent undoes there what a try the server committed did.
+async function call(method, path, body, token, control, beforeRetry) {
   const h = { "Accept": "application/json", "X-Package-Token": token };
   if (body !== undefined) h["Content-Type"] = "application/json";
+  let retrying = false;
   for (let attempt = 0; ; attempt++) {
     if (control) await control.gate();
+    if (retrying && beforeRetry) await beforeRetry();
     let r;
     try {
       r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch {
       r = null;
     }
-    if (r && ![502, 503, 504].includes(r.status)) {
+    if (r && !TRANSIENT.includes(r.status)) {
       const text = await r.text();
       let data = {};
       try { data = text ? JSON.parse(text) : {}; } catch { /* not JSON */ }
-      if (!r.ok) throw new Error(errorText(data, r.status));
+      if (!r.ok) throw httpError(errorText(data, r.status), r.status);
       return data;
     }
+    retrying = true;
     if (!control) throw new Error("the server cannot be reached");
     if (attempt >= RETRIES) {
       control.pause(UNREACHABLE);
@@ -105,29 +146,37 @@ const backoff = (attempt) => Math.min(10000, 500 * 2 ** attempt);
 
 // putOnce PUTs a part once with XMLHttpRequest (fetch reports no upload
 // progress), telling onSent the bytes as they leave. status is 0 on a
-// network error and -1 when aborted (paused or cancelled).
+// network error or a stall (STALL without progress: a dead connection
+// that never errors) and -1 when aborted (paused, cancelled or failed).
 function putOnce(url, blob, control, onSent) {
   return new Promise((resolve) => {
     const x = new XMLHttpRequest();
-    let sent = 0;
+    let sent = 0, stalled = false, timer = 0;
+    const watch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => { stalled = true; x.abort(); }, STALL);
+    };
     const end = (status) => {
+      clearTimeout(timer);
       control.live.delete(x);
       resolve({ status, sent, etag: status > 0 ? x.getResponseHeader("ETag") : "", body: status > 0 ? x.responseText : "" });
     };
     x.open("PUT", local(url));
-    x.upload.onprogress = (e) => { onSent(e.loaded - sent); sent = e.loaded; };
+    x.upload.onprogress = (e) => { watch(); onSent(e.loaded - sent); sent = e.loaded; };
     x.onload = () => end(x.status);
     x.onerror = () => end(0);
-    x.onabort = () => end(-1);
+    x.onabort = () => end(stalled ? 0 : -1);
     control.live.add(x);
+    watch();
     x.send(blob);
   });
 }
 
-// putPart sends one part until the server holds it: network errors and
-// 5xx answers are retried with backoff (then the send pauses), a pause
-// aborts it and a resume sends it again; the bytes of a failed try are
-// taken back from the progress.
+// putPart sends one part until the server holds it: network errors,
+// stalls and the answers of a restarting server are retried with backoff
+// (then the send pauses), a pause aborts it and a resume sends it again;
+// the bytes of a failed try are taken back from the progress. Any other
+// error answer fails the send with the server's message.
 async function putPart(url, blob, control, onSent) {
   for (let attempt = 0; ; ) {
     await control.gate();
@@ -136,9 +185,12 @@ async function putPart(url, blob, control, onSent) {
       onSent(blob.size - r.sent);
       return r.etag;
     }
+    if (r.status === -1) { // paused, cancelled or failed: the gate decides
+      if (!control.failed && !control.cancelled) onSent(-r.sent);
+      continue;
+    }
     onSent(-r.sent);
-    if (r.status === -1) continue; // paused or cancelled: the gate decides
-    if (r.status >= 400 && r.status < 500) {
+    if (r.status !== 0 && !TRANSIENT.includes(r.status)) {
       let msg = "a part was refused (" + r.status + ")";
       const m = /<Message>([^<]*)<\/Message>/.exec(r.body);
       if (m) msg = m[1];
@@ -162,7 +214,7 @@ async function raw(method, url, control) {
     try {
       r = await fetch(local(url), { method });
     } catch { /* network error: retried */ }
-    if (r && ![502, 503, 504].includes(r.status)) return { ok: r.ok, status: r.status, text: await r.text() };
+    if (r && !TRANSIENT.includes(r.status)) return { ok: r.ok, status: r.status, text: await r.text() };
     if (attempt >= RETRIES) {
       control.pause(UNREACHABLE);
       attempt = -1;

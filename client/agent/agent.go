@@ -35,9 +35,9 @@ type App struct {
 	// batch) instead of its path arguments.
 	pinned []localFile
 
-	// beforeVerify, when set (tests), runs on a downloaded file's
+	// BeforeVerify, when set (a fault-injection hook for tests), runs on a downloaded file's
 	// partial copy just before its digest is checked.
-	beforeVerify func(path string)
+	BeforeVerify func(path string)
 }
 
 // command is one subcommand: its usage line and summary are shown the

@@ -31,7 +31,7 @@ const partSuffix = ".haulpart"
 
 // segmentSize is the range one connection fetches at a time, and the
 // unit of resume: a segment is fetched again whole when interrupted.
-var segmentSize int64 = 32 << 20
+var segmentSize int64 = 16 << 20
 
 // dlJob is a set of files to download from one package into one folder.
 type dlJob struct {
@@ -223,7 +223,7 @@ func (a *App) newDLJob(ctx context.Context, c *client.Client, token, pkgID, fold
 	if err != nil {
 		return nil, err
 	}
-	job := &dlJob{c: c, hc: c.HTTP, token: token, pkgID: pkgID, conns: conns, lim: lim, rep: rep, hook: a.beforeVerify, rootPath: folder}
+	job := &dlJob{c: c, hc: c.HTTP, token: token, pkgID: pkgID, conns: conns, lim: lim, rep: rep, hook: a.BeforeVerify, rootPath: folder}
 	for _, f := range all {
 		if f.Kind != "file" {
 			continue
@@ -272,6 +272,25 @@ type dlFile struct {
 	f     *os.File
 	left  int // segments not yet written
 	tries int // verification failures
+
+	mu  sync.Mutex
+	url string // the file's signed URL, shared by its segments until it expires
+}
+
+// signedURL returns the file's download URL, asking for one when there is
+// none (or stale, the one that just failed with 403).
+func (job *dlJob) signedURL(ctx context.Context, d *dlFile, stale string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.url != "" && d.url != stale {
+		return d.url, nil
+	}
+	u, err := job.c.DownloadURL(ctx, job.token, job.pkgID, job.files[d.i].ID)
+	if err != nil {
+		return "", err
+	}
+	d.url = u
+	return u, nil
 }
 
 // run downloads every file not complete: missing segments in parallel
@@ -358,7 +377,8 @@ func (job *dlJob) run(ctx context.Context, tr *tracker) error {
 				err := job.fetchSegment(ctx, tk.d, tk.seg)
 				var again []int
 				if err == nil {
-					tr.update(false, func(*Transfer) { tk.d.st.Segments[tk.seg] = true })
+					// Saved at once: a kill loses at most the segments in flight.
+					tr.update(true, func(*Transfer) { tk.d.st.Segments[tk.seg] = true })
 					mu.Lock()
 					tk.d.left--
 					last := tk.d.left == 0
@@ -470,12 +490,11 @@ func (job *dlJob) fetchSegment(ctx context.Context, d *dlFile, seg int) error {
 	off := int64(seg) * segmentSize
 	end := off + segLen(f.Size, seg)
 	wait := 500 * time.Millisecond
-	var u string
+	stale := ""
 	for attempt := 0; ; attempt++ {
-		if u == "" {
-			if u, err = job.c.DownloadURL(ctx, job.token, job.pkgID, f.ID); err != nil {
-				return err
-			}
+		u, err := job.signedURL(ctx, d, stale)
+		if err != nil {
+			return err
 		}
 		n, err := job.getRange(ctx, u, off, end, out, rel)
 		if err == nil {
@@ -488,7 +507,7 @@ func (job *dlJob) fetchSegment(ctx context.Context, d *dlFile, seg int) error {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
 		case errors.As(err, &he) && he.Status == http.StatusForbidden:
-			u = "" // the URL expired: ask for another
+			stale = u // the URL expired: ask for another
 		case !transient(err):
 			return err
 		}

@@ -72,6 +72,26 @@ func (a *App) mustLogin() (Credentials, error) {
 	return cr, nil
 }
 
+// resolveTeam fills in cr's team when the credential came from the
+// environment: HAUL_AGENT_TEAM, else the credential's only (or first) team.
+func (a *App) resolveTeam(ctx context.Context, c *client.Client, cr *Credentials) error {
+	if v := a.Getenv("HAUL_AGENT_TEAM"); v != "" {
+		cr.TeamID = v
+	}
+	if cr.TeamID != "" {
+		return nil
+	}
+	teams, err := c.Teams(ctx)
+	if err != nil {
+		return err
+	}
+	if len(teams) == 0 {
+		return &Failure{Code: ExitAuth, Msg: "this credential belongs to no team"}
+	}
+	cr.TeamID, cr.TeamName = teams[0].ID, teams[0].Name
+	return nil
+}
+
 // httpClient is an HTTP client trusting the system's CAs and cr.CA.
 func httpClient(caFile string) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -266,6 +266,12 @@ func (a *App) upload(ctx context.Context, args []string) error {
 	if job.c, err = clientFor(cr); err != nil {
 		return err
 	}
+	if *portal == "" && job.teamID == "" {
+		if err := a.resolveTeam(ctx, job.c, &cr); err != nil {
+			return err
+		}
+		job.teamID = cr.TeamID
+	}
 	pc := *job.c
 	pc.APIKey, pc.UserToken = "", ""
 	job.pc = &pc

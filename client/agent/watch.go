@@ -105,6 +105,9 @@ func (a *App) watchDownload(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.resolveTeam(ctx, c, &cr); err != nil {
+		return err
+	}
 	lim, err := a.limiterFor(*limitRate, false)
 	if err != nil {
 		return err

@@ -2,18 +2,29 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/zeebo/blake3"
+
+	"haul/client/agent"
 )
 
 // agentServer starts haul with a known owner and returns it, the team id
@@ -169,5 +180,240 @@ func TestAgentUploadDownloadRoundTrip(t *testing.T) {
 	}
 }
 
-var _ = exec.Command
-var _ = time.Now
+// portalFor makes an active portal with subdomain sub; it returns its id.
+func portalFor(t *testing.T, p *proc, teamID, sub string) string {
+	t.Helper()
+	_, tok := login(t, p.url, "owner@studio.example", "owner-password-1")
+	var portal struct{ ID string }
+	if code := do(t, "POST", p.url+"/v1/teams/"+teamID+"/portals", "X-User-Token", tok, `{"name":"Drop","subdomain":"`+sub+`","active":true}`, &portal); code != 201 {
+		t.Fatalf("portal: %d", code)
+	}
+	return portal.ID
+}
+
+// TestAgentWatchDownload: a watch-download automation started before two
+// packages arrive through a portal fetches each exactly once, verified,
+// into its own folder; stopped and started again, it fetches only the
+// package that arrived while it was stopped.
+func TestAgentWatchDownload(t *testing.T) {
+	p, teamID, key := agentServer(t)
+	portalFor(t, p, teamID, "dailies")
+	env := []string{"HAUL_AGENT_HOME=" + t.TempDir(), "HAUL_AGENT_URL=" + p.url, "HAUL_AGENT_API_KEY=" + key}
+	dest := t.TempDir()
+	// A package received before the watch starts is not fetched.
+	src := t.TempDir()
+	send := func(name string, seed uint64) string {
+		t.Helper()
+		path := filepath.Join(src, name, "clip.mov")
+		sum := b3(seeded(t, path, seed, 2<<20+int64(seed)))
+		if _, errOut, code := runHaul(t, []string{"HAUL_AGENT_HOME=" + t.TempDir()}, "upload", filepath.Join(src, name), "--portal", "dailies", "--server", p.url, "--sender", "dit@vendor.example"); code != 0 {
+			t.Fatalf("portal upload %s: %d %s", name, code, errOut)
+		}
+		return sum
+	}
+	send("Before", 1)
+	time.Sleep(20 * time.Millisecond)
+	start := func() (*exec.Cmd, *lockedBuf) {
+		cmd := haul(t, env, "watch", "download", "--portal", "dailies", "--dest", dest, "--interval", "200ms")
+		var out lockedBuf
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, &out
+	}
+	waitFor := func(out *lockedBuf, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); strings.Count(out.String(), "Fetched") < n; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("fetched %d packages, want %d:\n%s", strings.Count(out.String(), "Fetched"), n, out.String())
+			}
+		}
+	}
+	w, out := start()
+	time.Sleep(500 * time.Millisecond) // the watch records when it started
+	sums := map[string]string{"Day 1": send("Day 1", 2), "Day 2": send("Day 2", 3)}
+	waitFor(out, 2)
+	w.Process.Signal(syscall.SIGTERM)
+	w.Wait()
+	sums["Day 3"] = send("Day 3", 4)
+	w, out2 := start()
+	waitFor(out2, 1)
+	time.Sleep(600 * time.Millisecond) // a few more polls: nothing else comes
+	w.Process.Signal(syscall.SIGTERM)
+	w.Wait()
+	if n := strings.Count(out2.String(), "Fetched"); n != 1 || !strings.Contains(out2.String(), "Day 3") {
+		t.Fatalf("after the restart the watch fetched %d packages:\n%s", n, out2.String())
+	}
+	entries, _ := os.ReadDir(dest)
+	if len(entries) != 3 {
+		t.Fatalf("dest holds %d folders, want 3 (Before is not fetched): %v", len(entries), entries)
+	}
+	for _, e := range entries {
+		name := strings.Fields(e.Name())[0] + " " + strings.Fields(e.Name())[1]
+		got := fileB3(t, filepath.Join(dest, e.Name(), name, "clip.mov"))
+		if got != sums[name] {
+			t.Errorf("%s: %s, want %s", e.Name(), got, sums[name])
+		}
+	}
+}
+
+// TestAgentDownloadCorruptionAndHostilePaths: a file damaged on disk before
+// its verification is detected and fetched again; a server answer with
+// "../" in a file's path is refused and nothing is written outside the
+// destination.
+func TestAgentDownloadCorruptionAndHostilePaths(t *testing.T) {
+	p, _, key := agentServer(t)
+	env := []string{"HAUL_AGENT_HOME=" + t.TempDir(), "HAUL_AGENT_URL=" + p.url, "HAUL_AGENT_API_KEY=" + key}
+	src := filepath.Join(t.TempDir(), "Reel")
+	want := b3(seeded(t, filepath.Join(src, "reel.mov"), 5, 5<<20))
+	evs, out, code := agentJSON(t, env, "upload", src, "--link", "--json")
+	if code != 0 {
+		t.Fatalf("upload: %d %s", code, out)
+	}
+	_, link, _ := strings.Cut(lastEvent(evs, "done")["links"].([]any)[0].(string), ": ")
+
+	// Corruption before verification: flipped once, fetched again.
+	dest := t.TempDir()
+	flips := 0
+	var stdout, stderr strings.Builder
+	a := &agent.App{Stdout: &stdout, Stderr: &stderr, Home: t.TempDir(), Getenv: func(string) string { return "" },
+		BeforeVerify: func(path string) {
+			if flips == 0 {
+				flipByte(t, path, 12345)
+			}
+			flips++
+		}}
+	if err := a.Run(context.Background(), []string{"download", link, "--dest", dest, "--json"}); err != nil {
+		t.Fatalf("download: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if flips != 2 || !strings.Contains(stdout.String(), "failed verification") || !strings.Contains(stdout.String(), `"refetched":1`) {
+		t.Fatalf("verifications %d; output:\n%s", flips, stdout.String())
+	}
+	if got := fileB3(t, filepath.Join(dest, "Reel", "Reel", "reel.mov")); got != want {
+		t.Fatalf("after the refetch: %s, want %s", got, want)
+	}
+
+	// A hostile answer: a proxy rewrites the file list's path to climb out.
+	target, _ := url.Parse(p.url)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(res *http.Response) error {
+		if !strings.HasSuffix(res.Request.URL.Path, "/files") || res.Request.Method != "GET" {
+			return nil
+		}
+		b, _ := io.ReadAll(res.Body)
+		b = regexp.MustCompile(`"path":"[^"]*"`).ReplaceAll(b, []byte(`"path":"../../escaped"`))
+		res.Body = io.NopCloser(bytes.NewReader(b))
+		res.ContentLength = int64(len(b))
+		res.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	hostile := httptest.NewServer(rp)
+	defer hostile.Close()
+	dest2 := filepath.Join(t.TempDir(), "in", "here")
+	_, errOut, code := runHaul(t, env, "download", strings.Replace(link, p.url, hostile.URL, 1), "--dest", dest2)
+	if code != 7 || !strings.Contains(errOut, "unsafe file path") {
+		t.Fatalf("hostile path: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(filepath.Dir(dest2)), "escaped")); !os.IsNotExist(err) {
+		t.Fatalf("something was written outside the destination: %v", err)
+	}
+}
+
+// TestAgentTransfersPauseResumeCancel: a running upload shows in haul
+// transfers; pause stops its bytes, resume finishes it; cancel stops
+// another and deletes its half-sent package (exit code 8).
+func TestAgentTransfersPauseResumeCancel(t *testing.T) {
+	p, teamID, key := agentServer(t)
+	home := t.TempDir()
+	env := []string{"HAUL_AGENT_HOME=" + home, "HAUL_AGENT_URL=" + p.url, "HAUL_AGENT_API_KEY=" + key}
+	src := filepath.Join(t.TempDir(), "take.mov")
+	want := b3(seeded(t, src, 11, 60<<20))
+	start := func(name string) (*exec.Cmd, *lockedBuf, chan int) {
+		cmd := haul(t, env, "upload", src, "--link", "--name", name, "--chunk-size", "8M", "--limit-rate", "15M", "--no-dedup", "--json")
+		var out lockedBuf
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exit := make(chan int, 1)
+		go func() {
+			err := cmd.Wait()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			exit <- code
+		}()
+		return cmd, &out, exit
+	}
+	// transfer finds the transfer named name in haul transfers.
+	transfer := func(name string) (id, state, pct string) {
+		out, _, _ := runHaul(t, env, "transfers")
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) >= 6 && strings.Contains(line, name) {
+				return f[0], f[2], f[3]
+			}
+		}
+		return "", "", ""
+	}
+	_, out, exit := start("Paused take")
+	var id, state string
+	for deadline := time.Now().Add(20 * time.Second); state != "running" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		id, state, _ = transfer("Paused take")
+	}
+	if state != "running" {
+		t.Fatalf("haul transfers: %q %q\n%s", id, state, out.String())
+	}
+	time.Sleep(time.Second)
+	if o, e, code := runHaul(t, env, "transfers", "pause", id); code != 0 {
+		t.Fatalf("pause: %d %s %s", code, o, e)
+	}
+	for deadline := time.Now().Add(10 * time.Second); state != "paused" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		_, state, _ = transfer("Paused take")
+	}
+	_, _, pct1 := transfer("Paused take")
+	time.Sleep(1500 * time.Millisecond)
+	_, state, pct2 := transfer("Paused take")
+	if state != "paused" || pct1 != pct2 || pct1 == "100" {
+		t.Fatalf("paused: state %s, progress %s then %s", state, pct1, pct2)
+	}
+	runHaul(t, env, "transfers", "resume", id)
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("the resumed upload: exit %d\n%s", code, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the resumed upload did not finish:\n%s", out.String())
+	}
+	if _, state, _ = transfer("Paused take"); state != "done" {
+		t.Fatalf("after resuming: %s", state)
+	}
+
+	// Cancel: exit 8, the package deleted.
+	_, out, exit = start("Cancelled take")
+	for deadline := time.Now().Add(20 * time.Second); state != "running" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		id, state, _ = transfer("Cancelled take")
+	}
+	time.Sleep(500 * time.Millisecond)
+	runHaul(t, env, "transfers", "cancel", id)
+	select {
+	case code := <-exit:
+		if code != 8 {
+			t.Fatalf("the cancelled upload: exit %d\n%s", code, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the cancelled upload did not stop")
+	}
+	_, tok := login(t, p.url, "owner@studio.example", "owner-password-1")
+	var list struct {
+		Records []struct{ Name, State string } `json:"records"`
+	}
+	do(t, "GET", p.url+"/v1.1/teams/"+teamID+"/packages?status[]=new&status[]=finalized", "X-User-Token", tok, "", &list)
+	if len(list.Records) != 1 || list.Records[0].Name != "Paused take" {
+		t.Fatalf("live packages after the cancel: %+v (want only the finished one)", list.Records)
+	}
+	_ = want
+}

@@ -106,6 +106,7 @@ type ReceivedPackage struct {
 // first.
 func (c *Client) Inbox(ctx context.Context, teamID, portalID string, since time.Time) ([]ReceivedPackage, error) {
 	var out []ReceivedPackage
+	seen := 0
 	for page := 1; ; page++ {
 		var l struct {
 			Metadata struct {
@@ -113,18 +114,21 @@ func (c *Client) Inbox(ctx context.Context, teamID, portalID string, since time.
 			} `json:"metadata"`
 			Records []ReceivedPackage `json:"records"`
 		}
+		// MASV's portal filter matches a portal's name; ids are matched here.
 		q := url.Values{"status[]": {"finalized"}, "limit": {"100"}, "page": {strconv.Itoa(page)}, "sort": {"created_at"}}
-		if portalID != "" {
-			q.Set("portal", portalID)
-		}
 		if !since.IsZero() {
 			q.Set("created_at_start", since.UTC().Format(time.RFC3339Nano))
 		}
 		if err := c.do(ctx, "GET", "/v1.1/teams/"+url.PathEscape(teamID)+"/inbox", q, nil, &l); err != nil {
 			return nil, err
 		}
-		out = append(out, l.Records...)
-		if len(l.Records) == 0 || len(out) >= l.Metadata.Total {
+		for _, r := range l.Records {
+			if portalID == "" || r.PortalID == portalID {
+				out = append(out, r)
+			}
+		}
+		seen += len(l.Records)
+		if len(l.Records) == 0 || seen >= l.Metadata.Total {
 			return out, nil
 		}
 	}

@@ -128,7 +128,7 @@ func (a *App) begin(t *Transfer) (*tracker, bool, error) {
 	resumed := false
 	switch {
 	case err == nil && old.State != StateDone && old.State != StateCancelled:
-		if old.PID != os.Getpid() && alive(old.PID) && old.State == StateRunning {
+		if old.PID != os.Getpid() && alive(old.PID) && (old.State == StateRunning || old.State == StatePaused) {
 			return nil, false, &Failure{Code: ExitUsage, Msg: fmt.Sprintf("transfer %s is running in process %d: haul transfers pause %s, or wait", t.ID, old.PID, t.ID)}
 		}
 		old.Args, old.Dir = t.Args, t.Dir
@@ -224,7 +224,10 @@ func (tr *tracker) supervise(ctx context.Context, work func(ctx context.Context)
 		switch tr.control() {
 		case "cancel":
 			tr.update(true, func(t *Transfer) { t.State = StateCancelled })
-			return &Failure{Code: ExitCancelled, Msg: "cancelled (haul transfers cancel)", Err: context.Canceled}
+			if derr := tr.a.discard(context.WithoutCancel(ctx), tr.t); derr != nil {
+				return fmt.Errorf("cancelled, but %w", derr)
+			}
+			return &Failure{Code: ExitCancelled, Msg: "cancelled (haul transfers cancel): nothing half-sent is left", Err: context.Canceled}
 		case "pause":
 			if err == nil {
 				return nil // it finished before the pause took
@@ -276,7 +279,7 @@ func (a *App) transfers(ctx context.Context, args []string) error {
 		fmt.Fprintln(w, "ID\tKIND\tSTATE\tDONE\tNAME\tUPDATED")
 		for _, t := range ts {
 			state := t.State
-			if state == StateRunning && !alive(t.PID) {
+			if (state == StateRunning || state == StatePaused) && !alive(t.PID) {
 				state = "interrupted"
 			}
 			pct := "-"
@@ -297,7 +300,8 @@ func (a *App) transfers(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	running := t.State == StateRunning && alive(t.PID)
+	// A live process owns the transfer while it runs or sits paused.
+	running := (t.State == StateRunning || t.State == StatePaused) && alive(t.PID)
 	switch verb {
 	case "pause", "cancel":
 		if running {
@@ -339,10 +343,24 @@ func (a *App) transfers(ctx context.Context, args []string) error {
 	return usageErr("haul transfers: unknown verb %q (list, pause, resume, cancel, forget)", verb)
 }
 
-// cancelStopped cancels a transfer no process runs: an upload's package is
-// deleted (nothing half-sent stays), a download's partial files removed.
+// cancelStopped cancels a transfer no process runs.
 func (a *App) cancelStopped(ctx context.Context, t *Transfer) error {
-	if t.Kind == "upload" && t.PackageID != "" && t.State != StateDone {
+	if err := a.discard(ctx, t); err != nil {
+		return err
+	}
+	t.State, t.PID = StateCancelled, 0
+	if err := writeFileAtomic(filepath.Join(a.transfersDir(), t.ID+".json"), mustJSON(t), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stdout, "Transfer %s cancelled.\n", t.ID)
+	return nil
+}
+
+// discard undoes a cancelled transfer: an upload's package is deleted
+// (nothing half-sent stays on the server), a download's partial files
+// removed.
+func (a *App) discard(ctx context.Context, t *Transfer) error {
+	if t.Kind == "upload" && t.PackageID != "" {
 		cr, _ := a.credentials()
 		hc, err := httpClient(cr.CA)
 		if err != nil {
@@ -361,10 +379,5 @@ func (a *App) cancelStopped(ctx context.Context, t *Transfer) error {
 			}
 		}
 	}
-	t.State, t.PID = StateCancelled, 0
-	if err := writeFileAtomic(filepath.Join(a.transfersDir(), t.ID+".json"), mustJSON(t), 0o600); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.Stdout, "Transfer %s cancelled.\n", t.ID)
 	return nil
 }

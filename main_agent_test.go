@@ -417,3 +417,71 @@ func TestAgentTransfersPauseResumeCancel(t *testing.T) {
 	}
 	_ = want
 }
+
+// TestAgentWatchUploadDeleteAfter: a watch folder sends files to a portal
+// (access code, form answers) once they stop changing, deletes each source
+// only after the server holds it with the same BLAKE3, and never sends a
+// file twice across restarts; a file still being written waits.
+func TestAgentWatchUploadDeleteAfter(t *testing.T) {
+	p, teamID, _ := agentServer(t)
+	_, tok := login(t, p.url, "owner@studio.example", "owner-password-1")
+	var portal struct{ ID string }
+	if code := do(t, "POST", p.url+"/v1/teams/"+teamID+"/portals", "X-User-Token", tok, `{"name":"Ingest","subdomain":"ingest","active":true,"access_code":"lab-code-9"}`, &portal); code != 201 {
+		t.Fatalf("portal: %d", code)
+	}
+	form := `{"name":"Ingest","delivery_formats":["json"],"fields":[{"name":"project","label":"Project","type":"short_text","visibility":"required"},{"name":"reel","label":"Reel","type":"number","visibility":"optional"}]}`
+	if code := do(t, "POST", p.url+"/v1/portals/"+portal.ID+"/form", "X-User-Token", tok, form, nil); code != 201 {
+		t.Fatalf("form: %d", code)
+	}
+	env := []string{"HAUL_AGENT_HOME=" + t.TempDir()}
+	dir := t.TempDir()
+	old := time.Now().Add(-time.Minute)
+	sums := map[string]string{}
+	for name, size := range map[string]int64{"A001.mov": 3 << 20, "sub/A002.wav": 400_000} {
+		sums[name] = b3(seeded(t, filepath.Join(dir, name), uint64(size), size))
+		os.Chtimes(filepath.Join(dir, name), old, old)
+	}
+	seeded(t, filepath.Join(dir, "growing.mov"), 9, 1000) // just written: not settled
+	args := []string{"watch", "upload", dir, "--portal", "ingest", "--server", p.url, "--sender", "dit@vendor.example",
+		"--access-code", "lab-code-9", "--form", "project=Night Shift", "--form", "reel=4", "--settle", "30s", "--delete-after", "--once"}
+	if out, errOut, code := runHaul(t, env, args...); code != 0 {
+		t.Fatalf("watch upload: %d\n%s%s", code, out, errOut)
+	}
+	for name := range sums {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s was not deleted after it was sent: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "growing.mov")); err != nil {
+		t.Fatalf("the file still being written was touched: %v", err)
+	}
+	// Again: nothing new is settled, nothing is sent.
+	if out, errOut, code := runHaul(t, env, args...); code != 0 || strings.Contains(out, "Package") {
+		t.Fatalf("second pass: %d\n%s%s", code, out, errOut)
+	}
+	var inbox struct {
+		Records []struct {
+			ID         string `json:"id"`
+			FormDataID string `json:"form_data_id"`
+		} `json:"records"`
+	}
+	do(t, "GET", p.url+"/v1.1/teams/"+teamID+"/inbox", "X-User-Token", tok, "", &inbox)
+	if len(inbox.Records) != 1 || inbox.Records[0].FormDataID == "" {
+		t.Fatalf("inbox: %+v (want one package with its form answers)", inbox.Records)
+	}
+	var pkg struct {
+		AccessToken string `json:"access_token"`
+	}
+	do(t, "GET", p.url+"/v1.1/teams/"+teamID+"/packages/"+inbox.Records[0].ID, "X-User-Token", tok, "", &pkg)
+	var files []struct{ Kind, Name, Path, Digest string }
+	do(t, "GET", p.url+"/v1/packages/"+inbox.Records[0].ID+"/files", "X-Package-Token", pkg.AccessToken, "", &files)
+	got := map[string]string{}
+	for _, f := range files {
+		if f.Kind == "file" && f.Name != "metadata.json" {
+			got[strings.TrimPrefix(f.Path+"/"+f.Name, "/")] = f.Digest
+		}
+	}
+	if len(got) != 2 || got["A001.mov"] != sums["A001.mov"] || got["sub/A002.wav"] != sums["sub/A002.wav"] {
+		t.Fatalf("package files %v, want %v", got, sums)
+	}
+}

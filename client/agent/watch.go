@@ -24,6 +24,9 @@ type watchState struct {
 	// Sent maps a watched file (relative path) to the size and time it
 	// was sent with.
 	Sent map[string]string `json:"sent,omitempty"`
+	// Batch is the package being sent (its name, kept so that a watch
+	// killed mid-batch resumes the same transfer).
+	Batch string `json:"batch,omitempty"`
 }
 
 func (a *App) watchPath(id string) string { return filepath.Join(a.Home, "watch", id+".json") }
@@ -281,13 +284,20 @@ func (a *App) watchUpload(ctx context.Context, args []string) error {
 		}
 		if len(ready) > 0 {
 			sort.Slice(ready, func(i, j int) bool { return ready[i].rel < ready[j].rel })
-			name := filepath.Base(dir) + " " + time.Now().Format("2006-01-02 15:04")
+			if ws.Batch == "" {
+				ws.Batch = filepath.Base(dir) + " " + time.Now().Format("2006-01-02 15:04:05")
+				if err := a.saveWatch(id, ws); err != nil {
+					return err
+				}
+			}
+			name := ws.Batch
 			if err := a.sendBatch(ctx, ready, name, *portal, *server, *sender, *code, form, *to, *conns, *limitRate, *jsonOut); err != nil {
 				return err
 			}
 			for _, f := range ready {
 				ws.Sent[f.rel] = fmt.Sprintf("%d|%d", f.size, f.mod.UnixNano())
 			}
+			ws.Batch = ""
 			if err := a.saveWatch(id, ws); err != nil {
 				return err
 			}

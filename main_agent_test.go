@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -483,5 +484,59 @@ func TestAgentWatchUploadDeleteAfter(t *testing.T) {
 	}
 	if len(got) != 2 || got["A001.mov"] != sums["A001.mov"] || got["sub/A002.wav"] != sums["sub/A002.wav"] {
 		t.Fatalf("package files %v, want %v", got, sums)
+	}
+}
+
+// TestAgentSelfSignedTLS: against a LAN appliance with a self-signed CA,
+// haul login without the CA fails with exit code 5 and says how to trust
+// it; with --ca (the PEM `haul tls ca` prints) it logs in and uploads.
+func TestAgentSelfSignedTLS(t *testing.T) {
+	data := t.TempDir()
+	caFile := filepath.Join(data, "tls", "ca.crt")
+	roots := func() *x509.CertPool {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil
+		}
+		return poolOf(b)
+	}
+	p, _ := startTLSServe(t, data, roots, "HAUL_TLS_MODE=self_signed", "HAUL_BOOTSTRAP_OWNER_EMAIL=owner@studio.example", "HAUL_BOOTSTRAP_OWNER_PASSWORD=owner-password-1")
+	env := []string{"HAUL_AGENT_HOME=" + t.TempDir(), "HAUL_AGENT_PASSWORD=owner-password-1"}
+	_, errOut, code := runHaul(t, env, "login", "--url", p.url, "--email", "owner@studio.example")
+	if code != 5 || !strings.Contains(errOut, "not trusted") || !strings.Contains(errOut, "haul tls ca") {
+		t.Fatalf("login without the CA: exit %d, %q", code, errOut)
+	}
+	ca := filepath.Join(t.TempDir(), "haul-ca.pem")
+	pem, _, _ := runHaul(t, nil, "tls", "ca", "--data", data)
+	os.WriteFile(ca, []byte(pem), 0o644)
+	if out, errOut, code := runHaul(t, env, "login", "--url", p.url, "--email", "owner@studio.example", "--ca", ca); code != 0 {
+		t.Fatalf("login with --ca: %d %s %s", code, out, errOut)
+	}
+	src := filepath.Join(t.TempDir(), "note.txt")
+	os.WriteFile(src, []byte("over TLS"), 0o644)
+	if out, errOut, code := runHaul(t, env, "upload", src, "--link"); code != 0 || !strings.Contains(out, "link: https://") {
+		t.Fatalf("upload over TLS: %d %s %s", code, out, errOut)
+	}
+}
+
+// TestAgentHelp: `haul help` and `haul <cmd> --help` show the same usage
+// line for every agent command; a bad flag is exit code 2.
+func TestAgentHelp(t *testing.T) {
+	help, _, code := runHaul(t, nil, "help")
+	if code != 0 || !strings.Contains(help, "Exit codes:") {
+		t.Fatalf("haul help: %d %q", code, help)
+	}
+	for _, cmd := range []string{"login", "logout", "upload", "download", "watch", "transfers", "limits"} {
+		_, errOut, code := runHaul(t, []string{"HAUL_AGENT_HOME=" + t.TempDir()}, cmd, "--help")
+		if code != 0 {
+			t.Fatalf("%s --help: exit %d", cmd, code)
+		}
+		lines := strings.Split(errOut, "\n")
+		if len(lines) < 2 || !strings.Contains(help, strings.TrimSpace(lines[1])) {
+			t.Errorf("%s --help says %q, which haul help does not", cmd, lines[1])
+		}
+	}
+	if _, errOut, code := runHaul(t, []string{"HAUL_AGENT_HOME=" + t.TempDir()}, "upload", "--frobnicate"); code != 2 || !strings.Contains(errOut, "frobnicate") {
+		t.Fatalf("a bad flag: exit %d %q", code, errOut)
 	}
 }

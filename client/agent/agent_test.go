@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,5 +154,29 @@ func TestCollect(t *testing.T) {
 	}
 	if _, err := collect([]string{filepath.Join(dir, "Card", "notes.txt"), filepath.Join(dir, "other", "notes.txt")}); err == nil {
 		t.Fatal("two notes.txt at the package's top were accepted")
+	}
+}
+
+// TestClassify: every failure gets its exit code and a message that says
+// what to do.
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		code int
+		says string
+	}{
+		{&os.PathError{Op: "write", Path: "/mnt/x", Err: syscall.ENOSPC}, ExitLocal, "free some space"},
+		{&os.PathError{Op: "open", Path: "/mnt/x", Err: syscall.EACCES}, ExitLocal, "permission"},
+		{x509.UnknownAuthorityError{}, ExitNetwork, "haul tls ca"},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, ExitNetwork, "cannot be reached"},
+		{&client.Error{Status: 401, Msg: "bad key"}, ExitAuth, "haul login"},
+		{&client.Error{Status: 410, Msg: "link expired"}, ExitGone, "link expired"},
+		{&client.Error{Status: 503, Msg: "busy"}, ExitNetwork, "run the same command again"},
+		{context.Canceled, ExitCancelled, "resume"},
+	} {
+		f := classify(c.err)
+		if f.Code != c.code || !strings.Contains(f.Error(), c.says) {
+			t.Errorf("%v: exit %d %q; want %d and %q", c.err, f.Code, f.Error(), c.code, c.says)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -446,9 +447,11 @@ func (job *uploadJob) links(ctx context.Context, tr *tracker) error {
 		if l.Disabled {
 			continue
 		}
-		who := l.Email
-		if who == "" {
-			who = "link"
+		// A direct link shows the sender's email (MASV's way): only a
+		// recipient's link is labelled with its address.
+		who := "link"
+		if slices.ContainsFunc(job.pkg.Recipients, func(r string) bool { return strings.EqualFold(r, l.Email) }) {
+			who = l.Email
 		}
 		out = append(out, who+": "+l.URL)
 	}

@@ -177,6 +177,9 @@ func TestBrowserPortalPage(t *testing.T) {
 		"terms_of_service_enabled": true, "terms_of_service": map[string]any{"title": "Terms", "checkbox_label": "I agree"}})
 	e.must(201, "POST", "/v1/portals/"+pt["id"].(string)+"/form", map[string]any{"name": "Delivery", "delivery_formats": []string{"json"}, "fields": []map[string]any{
 		{"name": "camera", "label": "Camera", "type": "short_text", "visibility": "required"},
+		// Asked by the page's own "Your email": not asked twice, answered
+		// from it.
+		{"name": "sender_email", "label": "Sender Email", "type": "sender_email", "visibility": "required"},
 	}}, userToken(o.Token))
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.mov"), filepath.Join(dir, "<img src=x onerror=alert(1)>.mov")
@@ -193,6 +196,9 @@ func TestBrowserPortalPage(t *testing.T) {
 	message, err := chromedp.Run(ctx, chromedp.Text(`#portal-message`))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#form-fields [data-field]").length`)); n != 1 {
+		t.Fatalf("the page shows %d form fields, want only camera (the sender's email is asked once)", n)
 	}
 	err = chromedp.Do(ctx,
 		chromedp.SetValue(`input[name=sender]`, "dit@vendor.example"),

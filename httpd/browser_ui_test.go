@@ -320,6 +320,9 @@ func TestBrowserPortalEditor(t *testing.T) {
 	if full["max_file_count"] != float64(50) || full["max_file_size"] != float64(2.5e9) || full["package_size_restriction_enabled"] != true {
 		t.Fatalf("size rule: %v %v %v", full["max_file_count"], full["max_file_size"], full["package_size_restriction_enabled"])
 	}
+	if full["primary_color"] != "" { // no colour was picked: unbranded
+		t.Fatalf("primary_color %v, want none", full["primary_color"])
+	}
 
 	// The portal's page (a second tab) asks for what the editor set.
 	tab, closeTab := chromedp.NewContext(ctx)

@@ -6,8 +6,10 @@ import { fieldInput } from "./formfields.js";
 
 const $ = (id) => document.getElementById(id);
 let csrf = sessionStorage.getItem("haul.csrf") || "";
-// SEND_KEY keeps the send in progress (localStorage), for resuming.
-const SEND_KEY = "haul.send";
+// sendKey keeps the send in progress (localStorage), for resuming; it
+// holds a package token, so it is the signed-in user's own ("haul.send."
+// and the user's id): another user of the browser never sees it.
+let sendKey = "";
 
 async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
@@ -31,6 +33,7 @@ async function home() {
   try {
     const me = await api("GET", "/v1/users/me");
     $("who").textContent = me.email;
+    sendKey = "haul.send." + me.id;
     if (me.must_change_password) {
       // Everything else is refused until the generated password is replaced.
       show("password");
@@ -58,7 +61,7 @@ async function home() {
     portals();
     webhooks();
     activity();
-    const saved = savedSend(SEND_KEY);
+    const saved = savedSend(sendKey);
     $("resume-form").hidden = !saved;
     if (saved) $("resume-name").textContent = saved.name;
     await transfers("packages");
@@ -98,6 +101,12 @@ $("logout").addEventListener("click", async () => {
   try { await api("POST", "/v1/auth/logout"); } catch { /* already gone */ }
   sessionStorage.removeItem("haul.csrf");
   csrf = "";
+  // The saved send holds a package token: it goes with the session (the
+  // unkeyed one of earlier versions too).
+  if (sendKey) localStorage.removeItem(sendKey);
+  localStorage.removeItem("haul.send");
+  sendKey = "";
+  $("resume-form").hidden = true;
   $("who").textContent = "";
   show("login");
 });
@@ -172,9 +181,11 @@ function cell(text) {
 }
 
 let showing = "packages"; // or "inbox"
+let listing = 0; // the latest transfers request: older answers are dropped
 
 async function transfers(which) {
   if (which) showing = which;
+  const seq = ++listing;
   const team = $("send-team").value;
   if (!team) return;
   $("show-sent").classList.toggle("secondary", showing !== "packages");
@@ -185,6 +196,7 @@ async function transfers(which) {
   if (f.get("name")) q.set("name", f.get("name"));
   q.set("limit", "100");
   const list = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/" + showing + "?" + q);
+  if (seq !== listing) return; // a newer filter was asked for meanwhile
   const states = { new: "uploading", finalized: "ready", expired: "expired", archived: "deleted" };
   $("transfers").replaceChildren(...list.records.map((p) => {
     const tr = document.createElement("tr");
@@ -202,9 +214,21 @@ async function transfers(which) {
 $("show-sent").addEventListener("click", () => transfers("packages"));
 $("show-received").addEventListener("click", () => transfers("inbox"));
 $("transfer-filter").addEventListener("submit", (ev) => { ev.preventDefault(); transfers(); });
-$("transfer-filter").addEventListener("input", () => transfers());
+// Typing filters once the keys pause, not once a key.
+let filterTimer = 0;
+$("transfer-filter").addEventListener("input", () => {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => transfers(), 250);
+});
 
 let current = null; // the open package: {id, token}
+
+// localDay is a date input's value for the local day of d: what it shows
+// and what is sent back (the end of that local day) agree in every zone.
+function localDay(d) {
+  const two = (n) => String(n).padStart(2, "0");
+  return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate());
+}
 
 function facts(dl, pairs) {
   dl.replaceChildren(...pairs.flatMap(([k, v]) => {
@@ -228,7 +252,7 @@ async function openPackage(team, id) {
     ["State", pkg.state],
     ["Expires", expiry ? expiry.toLocaleString() : "never"],
   ].concat(pkg.description ? [["Description", pkg.description]] : []));
-  $("expiry-form").expiry.value = expiry ? expiry.toISOString().slice(0, 10) : "";
+  $("expiry-form").expiry.value = expiry ? localDay(expiry) : "";
   $("package-status").textContent = "";
   $("expiry-status").textContent = "";
   // The zips haul offers (kind zip_windows) are not files of the package.
@@ -362,12 +386,13 @@ async function send(pkgID, token, name, files) {
   const panel = new Panel($("send-panel"), files, control);
   status.textContent = "Sending…";
   try {
-    await uploadAll(pkgID, token, files, { onBytes: (i, n) => panel.add(i, n), control, storeKey: SEND_KEY, name });
+    await uploadAll(pkgID, token, files, { onBytes: (i, n) => panel.add(i, n), control, storeKey: sendKey, name });
     panel.stop("All " + bytes(panel.total) + " sent.");
+    $("resume-form").hidden = true; // nothing is left to finish
     return true;
   } catch (e) {
     if (e instanceof Cancelled) {
-      localStorage.removeItem(SEND_KEY);
+      localStorage.removeItem(sendKey);
       $("resume-form").hidden = true;
       try {
         await fetch("/v1/packages/" + pkgID, { method: "DELETE", headers: { "X-Package-Token": token } });
@@ -377,6 +402,9 @@ async function send(pkgID, token, name, files) {
     } else {
       panel.stop();
       status.textContent = e.message + " — pick the same files again to finish the send.";
+      // The form to pick them with (home() shows it only after a reload).
+      $("resume-name").textContent = name;
+      $("resume-form").hidden = !savedSend(sendKey);
     }
     return false;
   } finally {
@@ -424,7 +452,7 @@ $("send-form").addEventListener("submit", async (ev) => {
 
 $("resume-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  const saved = savedSend(SEND_KEY);
+  const saved = savedSend(sendKey);
   const files = [...ev.target.files.files, ...ev.target.folder.files];
   if (!saved || files.length === 0) return;
   if (await send(saved.pkg, saved.token, saved.name, files)) {
@@ -435,7 +463,7 @@ $("resume-form").addEventListener("submit", async (ev) => {
 });
 
 $("resume-drop").addEventListener("click", () => {
-  localStorage.removeItem(SEND_KEY);
+  localStorage.removeItem(sendKey);
   $("resume-form").hidden = true;
 });
 
@@ -768,6 +796,10 @@ const GB = 1e9;
 const list = (v) => (v || "").split(",").map((x) => x.trim()).filter((x) => x);
 let editing = null; // the portal being edited, or null for a new one
 let fbFields = []; // the form builder's fields
+// loaded is what the editor was filled with: a setting is sent only when
+// its current value is known (its choices loaded, its form read) or was
+// changed, so a failed lookup or an early save never wipes it.
+let loaded = { expiry: "", expiryOn: false, colour: false, form: true, spaces: false, hooks: false, gen: 0 };
 
 const FIELD_TYPES = [["short_text", "Short text"], ["long_text", "Long text"], ["number", "Number"], ["date", "Date"],
   ["email", "Email"], ["url", "Link (shown, not asked)"], ["dropdown", "Dropdown"], ["radio", "One of"], ["checkbox", "Checkboxes"],
@@ -820,7 +852,8 @@ function drawBuilder() {
     vis.className = "fb-visibility";
     vis.addEventListener("change", () => { f.visibility = vis.value; preview(); });
     const dflt = input(f.default_value === undefined || f.default_value === null ? "" : String(f.default_value),
-      "Default value of field " + (i + 1) + " (needed when hidden or read-only)", { class: "fb-default", placeholder: "default value" });
+      "Default value of field " + (i + 1) + " (needed when hidden or read-only)", { class: "fb-default",
+        placeholder: f.type === "checkbox" ? ((f.options || []).length ? "checked choices, comma-separated" : "yes or no") : f.type === "number" ? "a whole number" : "default value" });
     dflt.addEventListener("input", () => { f.default_value = dflt.value; preview(); });
     li.append(label, name, type, vis, dflt);
     if (CHOICES.has(f.type)) {
@@ -871,9 +904,12 @@ $("fb-add").addEventListener("click", () => {
 });
 
 async function portalChoices(team, portal) {
-  // Teamspaces for the select; the team's webhooks as checkboxes.
+  // Teamspaces for the select; the team's webhooks as checkboxes. Each
+  // counts as loaded once its answer is in (for this fill of the editor).
+  const gen = loaded.gen;
   try {
     const spaces = await api("GET", "/v1.1/teams/" + encodeURIComponent(team) + "/spaces?limit=100");
+    if (gen !== loaded.gen) return;
     const sel = $("portal-teamspace");
     sel.replaceChildren(sel.options[0], ...spaces.records.map((sp) => {
       const o = document.createElement("option");
@@ -882,11 +918,13 @@ async function portalChoices(team, portal) {
       return o;
     }));
     sel.value = (portal && portal.teamspace_id) || "";
-  } catch { /* none to offer */ }
+    loaded.spaces = true;
+  } catch { /* none to offer: the setting is left as it is */ }
   const box = $("portal-webhooks");
   box.replaceChildren();
   try {
     const hooks = await api("GET", "/v1/teams/" + encodeURIComponent(team) + "/custom_webhooks");
+    if (gen !== loaded.gen) return;
     if (hooks.length) box.appendChild(document.createTextNode("Webhooks called for this portal's packages:"));
     for (const w of hooks) {
       const l = document.createElement("label");
@@ -899,21 +937,29 @@ async function portalChoices(team, portal) {
       l.append(c, " " + w.name);
       box.appendChild(l);
     }
-  } catch { /* not the caller's to see */ }
+    loaded.hooks = true;
+  } catch { /* not the caller's to see: the setting is left as it is */ }
 }
 
+// hexColour is a colour input's value for a #rgb or #rrggbb colour.
+const hexColour = (c) => (/^#[0-9a-f]{3}$/i.test(c) ? "#" + [...c.slice(1)].map((x) => x + x).join("") : c);
+
 // fillPortal puts a portal's settings (or a new portal's defaults) into
-// the editor.
-async function fillPortal(p, def) {
+// the editor; formError says its form could not be read (it is then left
+// as it is).
+async function fillPortal(p, def, formError) {
   const f = $("portal-form");
   f.reset();
   editing = p;
+  loaded = { expiry: "", expiryOn: false, colour: false, form: !formError, spaces: false, hooks: false, gen: loaded.gen + 1 };
   $("portal-form-title").textContent = p ? "Edit " + p.name : "New portal";
   if (p) {
     for (const k of ["name", "subdomain", "message", "access_level", "custom_expiry_days", "max_file_count"]) f[k].value = p[k] ?? "";
     for (const k of ["active", "expiry_enabled", "user_authentication_required", "download_user_authentication_required", "disable_upload_receipt",
       "file_type_restriction_enabled", "package_size_restriction_enabled", "package_name_format_enabled", "terms_of_service_enabled"]) f[k].checked = !!p[k];
-    f.expiry.value = p.expiry ? p.expiry.slice(0, 10) : "";
+    f.expiry.value = p.expiry ? localDay(new Date(p.expiry)) : "";
+    loaded.expiry = f.expiry.value;
+    loaded.expiryOn = !!p.expiry_enabled;
     f.access_code.placeholder = p.has_access_code ? "unchanged (set)" : "none";
     f.download_password.placeholder = p.has_download_password ? "unchanged (set)" : "none";
     f.recipients.value = (p.recipients || []).join(", ");
@@ -929,7 +975,7 @@ async function fillPortal(p, def) {
     f.terms_description.value = terms.description || "";
     f.terms_checkbox_label.value = terms.checkbox_label || "";
     f.terms_checkbox_url.value = terms.checkbox_url || "";
-    if (p.primary_color) f.primary_color.value = p.primary_color;
+    if (p.primary_color) f.primary_color.value = hexColour(p.primary_color);
   }
   f.subdomain.readOnly = false;
   f.form_enabled.checked = !!def;
@@ -937,7 +983,8 @@ async function fillPortal(p, def) {
   for (const c of f.querySelectorAll("input[name=delivery_formats]")) c.checked = def ? def.delivery_formats.includes(c.value) : c.value === "json";
   fbFields = def ? def.fields.map((x) => Object.assign({ named: true }, x)) : [];
   drawBuilder();
-  $("portal-status").textContent = "";
+  $("form-builder").disabled = !!formError;
+  $("portal-status").textContent = formError ? "The portal's form could not be read (" + formError + "): saving leaves it as it is." : "";
   f.hidden = false;
   await portalChoices($("send-team").value, p);
   f.name.focus();
@@ -945,14 +992,17 @@ async function fillPortal(p, def) {
 
 async function editPortal(id) {
   const p = await api("GET", "/v1.1/portals/" + id);
-  let def = null;
+  let def = null, formError = "";
   if (p.form_id) {
-    try { def = await api("GET", "/v1/portals/" + id + "/form"); } catch { /* no form */ }
+    try { def = await api("GET", "/v1/portals/" + id + "/form"); } catch (e) { formError = e.message; }
   }
-  await fillPortal(p, def);
+  await fillPortal(p, def, formError);
 }
 
 $("portal-new").addEventListener("click", () => fillPortal(null, null));
+// The colour is sent only once picked: the input always holds one, so an
+// unbranded portal would otherwise get its default.
+$("portal-form").primary_color.addEventListener("input", () => { loaded.colour = true; });
 $("portal-close").addEventListener("click", () => { $("portal-form").hidden = true; editing = null; });
 
 // portalBody is the API body for the editor's settings.
@@ -961,12 +1011,11 @@ function portalBody(f) {
   const on = (k) => fd.get(k) === "on";
   const body = {
     name: fd.get("name"), subdomain: fd.get("subdomain"), message: fd.get("message") || "", active: on("active"),
-    expiry_enabled: on("expiry_enabled"), access_level: fd.get("access_level"), teamspace_id: fd.get("teamspace_id") || "",
+    expiry_enabled: on("expiry_enabled"), access_level: fd.get("access_level"),
     user_authentication_required: on("user_authentication_required"),
     download_user_authentication_required: on("download_user_authentication_required"),
     recipients: list(fd.get("recipients")), cc_recipients: list(fd.get("cc_recipients")),
     disable_upload_receipt: on("disable_upload_receipt"), custom_expiry_days: Number(fd.get("custom_expiry_days") || 0),
-    custom_webhooks: fd.getAll("custom_webhooks"),
     file_type_restriction_enabled: on("file_type_restriction_enabled"), file_type_restriction_exclude: fd.get("file_type_restriction_exclude") === "1",
     file_types: list(fd.get("file_types")).map((x) => x.replace(/^\./, "")),
     package_size_restriction_enabled: on("package_size_restriction_enabled"), max_file_count: Number(fd.get("max_file_count") || 0),
@@ -976,9 +1025,14 @@ function portalBody(f) {
     terms_of_service_enabled: on("terms_of_service_enabled"),
     terms_of_service: { title: fd.get("terms_title") || "", description: fd.get("terms_description") || "",
       checkbox_label: fd.get("terms_checkbox_label") || "", checkbox_url: fd.get("terms_checkbox_url") || "" },
-    primary_color: fd.get("primary_color"),
   };
-  if (body.expiry_enabled && fd.get("expiry")) body.expiry = new Date(fd.get("expiry") + "T23:59:59").toISOString();
+  if (loaded.spaces) body.teamspace_id = fd.get("teamspace_id") || "";
+  if (loaded.hooks) body.custom_webhooks = fd.getAll("custom_webhooks");
+  if (loaded.colour) body.primary_color = fd.get("primary_color");
+  // The date is sent when set anew (a new date, or the closing turned on):
+  // sending back what was shown would only round it.
+  const day = fd.get("expiry");
+  if (body.expiry_enabled && day && (day !== loaded.expiry || !loaded.expiryOn)) body.expiry = new Date(day + "T23:59:59").toISOString();
   if (fd.get("access_code")) body.access_code = fd.get("access_code");
   else if (on("clear_access_code")) body.has_access_code = false;
   if (fd.get("download_password")) body.download_password = fd.get("download_password");
@@ -995,10 +1049,41 @@ async function putImage(id, kind, file) {
   }
 }
 
+// defaultOf is a form field's default value as its type takes it (see
+// core/form): a single checkbox a boolean, a checkbox with options the
+// list of those checked, a number a whole number, the rest text. A
+// default the type cannot take throws, naming the field.
+function defaultOf(x, i) {
+  const v = x.default_value;
+  if (v === undefined || v === null || v === "") return undefined;
+  if (typeof v !== "string") return v; // as read from the server
+  const bad = (what) => new Error("The default value of field " + (i + 1) + " (" + (x.label || x.name) + ") must be " + what + ".");
+  if (x.type === "checkbox" && !(x.options || []).length) {
+    const b = v.trim().toLowerCase();
+    if (["true", "yes", "on", "1", "checked"].includes(b)) return true;
+    if (["false", "no", "off", "0", "unchecked"].includes(b)) return false;
+    throw bad("yes or no");
+  }
+  if (x.type === "checkbox") return list(v);
+  if (x.type === "number") {
+    const n = Number(v.trim());
+    if (v.trim() === "" || !Number.isInteger(n)) throw bad("a whole number");
+    return n;
+  }
+  return v;
+}
+
 $("portal-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target;
   try {
+    // The form is checked first: a default it cannot take stops the save.
+    let def = null;
+    if (loaded.form && f.form_enabled.checked) {
+      def = { name: f.form_name.value || f.name.value + " form", delivery_formats: [...f.querySelectorAll("input[name=delivery_formats]:checked")].map((c) => c.value),
+        fields: fbFields.map((x, i) => ({ name: x.name, label: x.label, type: x.type, visibility: x.visibility,
+          options: CHOICES.has(x.type) ? x.options || [] : undefined, position: i, default_value: defaultOf(x, i) })) };
+    }
     const body = portalBody(f);
     const p = editing
       ? await api("PUT", "/v1/portals/" + editing.id, body)
@@ -1007,13 +1092,10 @@ $("portal-form").addEventListener("submit", async (ev) => {
     editing = p;
     if (f.logo.files[0]) await putImage(p.id, "logo", f.logo.files[0]);
     if (f.background.files[0]) await putImage(p.id, "background", f.background.files[0]);
-    if (f.form_enabled.checked) {
-      const def = { name: f.form_name.value || p.name + " form", delivery_formats: [...f.querySelectorAll("input[name=delivery_formats]:checked")].map((c) => c.value),
-        fields: fbFields.map((x, i) => ({ name: x.name, label: x.label, type: x.type, visibility: x.visibility,
-          options: CHOICES.has(x.type) ? x.options || [] : undefined, position: i,
-          default_value: x.default_value === "" || x.default_value === undefined ? undefined : (x.type === "number" ? Number(x.default_value) : x.default_value) })) };
+    // A form that could not be read is left as it is.
+    if (def) {
       await api(p.form_id ? "PUT" : "POST", "/v1/portals/" + p.id + "/form", def);
-    } else if (p.form_id) {
+    } else if (loaded.form && p.form_id) {
       await api("DELETE", "/v1/portals/" + p.id + "/form");
     }
     $("portal-form-title").textContent = "Edit " + p.name;

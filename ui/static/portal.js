@@ -38,6 +38,10 @@ function start(root, formEl) {
   });
   const portalID = root.dataset.portal;
   let portal = null;
+  // BUILT_IN are the form's field types the page always asks for (Your
+  // email, Package name, Description): they are not asked twice, and a
+  // sender's answers to those inputs answer the form's fields too.
+  const BUILT_IN = { sender_email: "sender", package_name: "name", package_description: "description" };
 
   async function api(method, path, body, headers) {
     const h = Object.assign({ "Accept": "application/json" }, headers || {});
@@ -49,8 +53,13 @@ function start(root, formEl) {
     return data;
   }
 
-  function formValues() {
+  function formValues(fd) {
     const values = {};
+    for (const f of portal.form.fields) {
+      const v = (fd.get(BUILT_IN[f.type]) || "").trim();
+      // Read-only and hidden fields are the server's to fill.
+      if (BUILT_IN[f.type] && v && (f.visibility === "required" || f.visibility === "optional" || !f.visibility)) values[f.name] = v;
+    }
     for (const el of document.querySelectorAll("[data-field]")) {
       if (el.disabled) continue;
       let v;
@@ -77,7 +86,7 @@ function start(root, formEl) {
       const body = { name: fd.get("name"), sender: fd.get("sender"), description: fd.get("description") || "",
         access_code: fd.get("access_code") || "", terms_accepted: fd.get("terms_accepted") === "on" };
       if (portal && portal.form) {
-        const resp = await api("POST", "/v1/portals/" + portalID + "/form/responses", { values: formValues() });
+        const resp = await api("POST", "/v1/portals/" + portalID + "/form/responses", { values: formValues(fd) });
         body.form_data_id = resp.id;
       }
       const pkg = await api("POST", "/v1/portals/" + portalID + "/packages", body);
@@ -109,6 +118,14 @@ function start(root, formEl) {
   api("GET", "/v1/subdomains/portals/" + encodeURIComponent(root.dataset.subdomain)).then((p) => {
     portal = p;
     const box = document.getElementById("form-fields");
-    if (p.form) for (const f of p.form.fields) if (f.visibility !== "hidden") box.appendChild(fieldInput(f));
+    if (!p.form) return;
+    for (const f of p.form.fields) {
+      const own = BUILT_IN[f.type];
+      if (own) {
+        if (f.visibility === "required") formEl.elements[own].required = true;
+      } else if (f.visibility !== "hidden") {
+        box.appendChild(fieldInput(f));
+      }
+    }
   }).catch((e) => { status.textContent = e.message; });
 }

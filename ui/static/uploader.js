@@ -27,6 +27,14 @@ export function errorText(body, status) {
   return (e && e.msg) || ("error " + status);
 }
 
+// answerText is the message of an error answer on the data plane: S3's
+// <Message>, haul's JSON error, or what with the status.
+function answerText(status, body, what) {
+  const m = /<Message>([^<]*)<\/Message>/.exec(body || "");
+  if (m) return m[1];
+  try { return errorText(JSON.parse(body), status); } catch { return what + " (" + status + ")"; }
+}
+
 // httpError is an error answer's message, with its status for the
 // callers that act on one (409: already finalized).
 function httpError(msg, status) {
@@ -191,11 +199,7 @@ async function putPart(url, blob, control, onSent) {
     }
     onSent(-r.sent);
     if (r.status !== 0 && !TRANSIENT.includes(r.status)) {
-      let msg = "a part was refused (" + r.status + ")";
-      const m = /<Message>([^<]*)<\/Message>/.exec(r.body);
-      if (m) msg = m[1];
-      else try { msg = errorText(JSON.parse(r.body), r.status); } catch { /* not JSON */ }
-      throw new Error(msg);
+      throw httpError(answerText(r.status, r.body, "a part was refused"), r.status);
     }
     if (attempt >= RETRIES) {
       control.pause(UNREACHABLE);
@@ -229,7 +233,7 @@ async function raw(method, url, control) {
 async function listParts(pkg, token, fileID, uploadID, control) {
   const bps = await call("GET", "/v1/packages/" + pkg + "/files/" + fileID + "/uploads/" + uploadID, undefined, token, control);
   const r = await raw("GET", bps.list_parts.url, control);
-  if (!r.ok) throw new Error("could not list the parts already sent (" + r.status + ")");
+  if (!r.ok) throw httpError(answerText(r.status, r.text, "could not list the parts already sent"), r.status);
   const doc = new DOMParser().parseFromString(r.text, "application/xml");
   const held = new Map();
   for (const p of doc.getElementsByTagName("Part")) {
@@ -293,30 +297,68 @@ export async function droppedFiles(dataTransfer) {
   return out;
 }
 
+// dropLeftovers deletes the package's unfinished files (state new) of
+// this file's path, name and size that the send does not hold the upload
+// of: what an add-file the server committed left behind when its answer
+// was lost (a retry, a reload). Left there, such a file would stay new and
+// the package could never be finalized; its upload cannot be started
+// again without the add's signed URL, so it is added afresh. files is the
+// package's file list (listed anew when not given).
+async function dropLeftovers(pkg, token, file, path, control, files) {
+  if (!files) files = await call("GET", "/v1/packages/" + pkg + "/files", undefined, token, control);
+  for (const f of files) {
+    if (f.kind === "file" && f.state === "new" && f.name === file.name && (f.path || "") === (path || "") && f.size === file.size) {
+      await call("DELETE", "/v1/packages/" + pkg + "/files/" + f.id, undefined, token, control);
+      f.state = "deleted";
+    }
+  }
+}
+
 // sendFile uploads one file into the package; onBytes is told the bytes
 // as they leave (negative when a failed try is taken back). With a saved
 // entry (a send interrupted by a reload or a crash) it sends only the
-// parts the server does not hold.
-async function sendFile(pkg, token, file, path, onBytes, saved, save, control) {
-  const parts = Math.max(1, Math.ceil(file.size / CHUNK));
-  const partSize = (i) => Math.min(file.size, (i + 1) * CHUNK) - i * CHUNK;
+// parts the server does not hold. listed, for a send interrupted before
+// (a file it added may be there without its upload), gives the package's
+// files as they were when it resumed.
+async function sendFile(pkg, token, file, path, onBytes, saved, save, control, listed) {
+  // A resumed file keeps the part size it was started with.
+  const chunk = (saved && saved.chunk) || (saved && saved.fileID ? CHUNK : chunkFor(file.size));
+  const parts = Math.max(1, Math.ceil(file.size / chunk));
+  const partSize = (i) => Math.min(file.size, (i + 1) * chunk) - i * chunk;
   let fileID = saved && saved.fileID, uploadID = saved && saved.uploadID;
   const etags = new Array(parts);
+  let held = null;
   if (fileID && uploadID) {
-    for (const [n, p] of await listParts(pkg, token, fileID, uploadID, control)) {
+    try {
+      held = await listParts(pkg, token, fileID, uploadID, control);
+    } catch (e) {
+      // 409: the file was finalized before the tab died, unrecorded.
+      if (e.status !== 409) throw e;
+      save({ fileID, uploadID, chunk, done: true });
+      onBytes(file.size);
+      return;
+    }
+  }
+  if (held) {
+    for (const [n, p] of held) {
       if (n >= 1 && n <= parts && p.size === partSize(n - 1)) {
         etags[n - 1] = p.etag;
         onBytes(p.size);
       }
     }
   } else {
+    // An add-file is not idempotent: before a retry (and when resuming) a
+    // file an earlier try added is deleted rather than added twice.
+    const clean = () => dropLeftovers(pkg, token, file, path, control);
+    if (listed) await dropLeftovers(pkg, token, file, path, control, await listed());
     const added = await call("POST", "/v1/packages/" + pkg + "/files",
-      { kind: "file", name: file.name, path: path || "", size: file.size, chunk_size: CHUNK, last_modified: new Date(file.lastModified).toISOString() }, token, control);
-    const create = await raw("POST", added.create_blueprint.url, control);
-    if (!create.ok) throw new Error("could not start the upload of " + file.name + " (" + create.status + ")");
+      { kind: "file", name: file.name, path: path || "", size: file.size, chunk_size: chunk, last_modified: new Date(file.lastModified).toISOString() }, token, control, clean);
     fileID = added.file.id;
+    save({ fileID, chunk }); // a reload from here on finds it (and drops it)
+    const create = await raw("POST", added.create_blueprint.url, control);
+    if (!create.ok) throw httpError(answerText(create.status, create.text, "could not start the upload of " + file.name), create.status);
     uploadID = (create.text.match(/<UploadId>([^<]+)<\/UploadId>/) || [])[1];
-    save({ fileID, uploadID });
+    save({ fileID, uploadID, chunk });
   }
   let urls = null;
   const partURL = async (i) => {
@@ -330,14 +372,14 @@ async function sendFile(pkg, token, file, path, onBytes, saved, save, control) {
   async function worker() {
     while (todo.length) {
       const i = todo.shift();
-      const blob = file.slice(i * CHUNK, i * CHUNK + partSize(i));
+      const blob = file.slice(i * chunk, i * chunk + partSize(i));
       etags[i] = await putPart(await partURL(i), blob, control, onBytes);
     }
   }
   await Promise.all(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
   await call("POST", "/v1/packages/" + pkg + "/files/" + fileID + "/finalize",
     { chunk_extras: etags.map((etag, i) => ({ partNumber: String(i + 1), etag })), file_extras: { upload_id: uploadID }, size: file.size }, token, control);
-  save({ fileID, uploadID, done: true });
+  save({ fileID, uploadID, chunk, done: true });
 }
 
 // Sends in progress are kept in localStorage under a key, so that after a
@@ -363,19 +405,29 @@ export async function uploadAll(pkg, token, files, opts) {
   const { onBytes = () => {}, storeKey = "", name = "" } = opts || {};
   const control = (opts && opts.control) || new Control();
   let state = storeKey ? savedSend(storeKey) : null;
-  if (!state || state.pkg !== pkg) state = { pkg, token, name, files: {} };
+  const resumed = !!state && state.pkg === pkg;
+  if (!resumed) state = { pkg, token, name, files: {} };
   const persist = () => { if (storeKey) localStorage.setItem(storeKey, JSON.stringify(state)); };
   persist();
-  for (const [i, f] of files.entries()) {
-    const key = fileKey(f);
-    const saved = state.files[key];
-    if (saved && saved.done) {
-      onBytes(i, f.size);
-      continue;
+  // A resumed send lists the package's files once, for the leftovers.
+  let listing = null;
+  const listed = resumed ? () => (listing ||= call("GET", "/v1/packages/" + pkg + "/files", undefined, token, control)) : null;
+  try {
+    for (const [i, f] of files.entries()) {
+      const key = fileKey(f);
+      const saved = state.files[key];
+      if (saved && saved.done) {
+        onBytes(i, f.size);
+        continue;
+      }
+      await sendFile(pkg, token, f, relDir(f), (n) => onBytes(i, n), saved,
+        (entry) => { state.files[key] = entry; persist(); }, control, listed);
     }
-    await sendFile(pkg, token, f, relDir(f), (n) => onBytes(i, n), saved,
-      (entry) => { state.files[key] = entry; persist(); }, control);
+    await call("POST", "/v1/packages/" + pkg + "/finalize", {}, token, control);
+  } catch (e) {
+    // One failed part or step stops the others still sending.
+    if (!(e instanceof Cancelled)) control.fail(e);
+    throw e;
   }
-  await call("POST", "/v1/packages/" + pkg + "/finalize", {}, token, control);
   if (storeKey) localStorage.removeItem(storeKey);
 }

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // App is one run of the agent.
@@ -103,7 +105,8 @@ func Usage() string {
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &App{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
 	if f, ok := stdout.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		// Bars need a terminal that knows its width; else progress lines.
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
 			a.TTY = true
 		}
 	}

@@ -417,15 +417,16 @@ func TestBrowserPasswordReset(t *testing.T) {
 	}
 }
 
-// TestBrowserSendResumesAfterReload: a send interrupted by a reload
-// finishes when the same file is picked again, sending only the parts the
-// server does not hold.
+// TestBrowserSendResumesAfterReload: a member's send interrupted by a
+// reload finishes when the same file is picked again, sending only the
+// parts the server does not hold.
 func TestBrowserSendResumesAfterReload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sends 130 MiB through a throttled browser")
 	}
 	ctx := chrome(t)
 	e := newEnv(t)
+	member := e.addPerson(e.owner().Token, "editor@studio.example", core.RoleMember)
 	dir := t.TempDir()
 	big := randomData(51, 130<<20) // three parts of 64 MiB, the last short
 	path := filepath.Join(dir, "camera card.mov")
@@ -452,8 +453,8 @@ func TestBrowserSendResumesAfterReload(t *testing.T) {
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(e.URL+"/"),
 		chromedp.WaitVisible(`#login-form input[name=email]`),
-		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
-		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
+		chromedp.SetValue(`#login-form input[name=email]`, member.Email),
+		chromedp.SetValue(`#login-form input[name=password]`, member.Password),
 		chromedp.Click(`#login-form button[type=submit]`),
 		chromedp.WaitVisible(`#send-form input[name=name]`),
 		chromedp.SetValue(`#send-form input[name=name]`, "Card A"),

@@ -201,6 +201,7 @@ func TestAgentWatchDownload(t *testing.T) {
 	portalFor(t, p, teamID, "dailies")
 	env := []string{"HAUL_AGENT_HOME=" + t.TempDir(), "HAUL_AGENT_URL=" + p.url, "HAUL_AGENT_API_KEY=" + key}
 	dest := t.TempDir()
+	t0 := time.Now().UTC().Add(-time.Second)
 	// A package received before the watch starts is not fetched.
 	src := t.TempDir()
 	send := func(name string, seed uint64) string {
@@ -257,6 +258,15 @@ func TestAgentWatchDownload(t *testing.T) {
 		if got != sums[name] {
 			t.Errorf("%s: %s, want %s", e.Name(), got, sums[name])
 		}
+	}
+	// Every portal, back-filled from before the first package: a folder
+	// per portal, all four packages.
+	all := t.TempDir()
+	if out, errOut, code := runHaul(t, env, "watch", "download", "--all", "--dest", all, "--since", t0.Format(time.RFC3339), "--once"); code != 0 || strings.Count(out, "Fetched") != 4 {
+		t.Fatalf("watch download --all: %d\n%s%s", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(all, "dailies")); len(entries) != 4 {
+		t.Fatalf("--all: %d folders under dailies/, want 4", len(entries))
 	}
 }
 

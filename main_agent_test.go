@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -19,6 +20,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -548,5 +550,76 @@ func TestAgentHelp(t *testing.T) {
 	}
 	if _, errOut, code := runHaul(t, []string{"HAUL_AGENT_HOME=" + t.TempDir()}, "upload", "--frobnicate"); code != 2 || !strings.Contains(errOut, "frobnicate") {
 		t.Fatalf("a bad flag: exit %d %q", code, errOut)
+	}
+}
+
+// TestAgentUploadOrphanedFile: an upload killed after adding a file but
+// before its multipart upload started leaves an unfinished file in the
+// package; the same command again removes it, sends the file, and the
+// package is really finalized (a finalize refused is never reported as
+// success).
+func TestAgentUploadOrphanedFile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := "http://" + ln.Addr().String()
+	p, teamID, key := agentServer(t, "HAUL_SERVER_PUBLIC_URL="+front)
+	target, _ := url.Parse(p.url)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var held atomic.Bool
+	hang := make(chan struct{})
+	defer close(hang)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The first multipart create never answers: the agent is killed
+		// while it waits.
+		if strings.Contains(r.URL.RawQuery, "uploads") && r.Method == "POST" && held.CompareAndSwap(false, true) {
+			<-hang
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	env := []string{"HAUL_AGENT_HOME=" + t.TempDir(), "HAUL_AGENT_URL=" + front, "HAUL_AGENT_API_KEY=" + key}
+	src := filepath.Join(t.TempDir(), "Cut")
+	want := b3(seeded(t, filepath.Join(src, "cut.mov"), 21, 6<<20))
+	args := []string{"upload", src, "--link", "--json"}
+	cmd := haul(t, env, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !held.Load() && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	if !held.Load() {
+		t.Fatal("the agent never started the multipart upload")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	evs, out, code := agentJSON(t, env, args...)
+	done := lastEvent(evs, "done")
+	if code != 0 || done == nil {
+		t.Fatalf("the re-run: exit %d\n%s", code, out)
+	}
+	_, tok := login(t, p.url, "owner@studio.example", "owner-password-1")
+	var pkg struct {
+		AccessToken string `json:"access_token"`
+		State       string `json:"state"`
+	}
+	do(t, "GET", p.url+"/v1.1/teams/"+teamID+"/packages/"+done["package_id"].(string), "X-User-Token", tok, "", &pkg)
+	var files []struct{ Kind, Name, Digest, State string }
+	do(t, "GET", p.url+"/v1/packages/"+done["package_id"].(string)+"/files", "X-Package-Token", pkg.AccessToken, "", &files)
+	n := 0
+	for _, f := range files {
+		if f.Kind == "file" {
+			n++
+			if f.Digest != want {
+				t.Errorf("%s: %s, want %s", f.Name, f.Digest, want)
+			}
+		}
+	}
+	if pkg.State != "finalized" || n != 1 {
+		t.Fatalf("package %s with %d files (%+v); want finalized with one", pkg.State, n, files)
 	}
 }

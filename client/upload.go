@@ -67,6 +67,11 @@ func (c *Client) DeletePackage(ctx context.Context, packageToken, packageID stri
 	return c.doPkg(ctx, packageToken, "DELETE", "/v1/packages/"+url.PathEscape(packageID), nil, nil, nil)
 }
 
+// DeleteFile removes a file from a package not yet finalized.
+func (c *Client) DeleteFile(ctx context.Context, packageToken, packageID, fileID string) error {
+	return c.doPkg(ctx, packageToken, "DELETE", "/v1/packages/"+url.PathEscape(packageID)+"/files/"+url.PathEscape(fileID), nil, nil, nil)
+}
+
 // File is MASV's file object with haul's digest (hex BLAKE3 of the bytes).
 type File struct {
 	ID           string    `json:"id"`

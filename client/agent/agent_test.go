@@ -180,3 +180,18 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestFolderNameStaysInside: a package name (or id) from the server never
+// names a folder outside the destination.
+func TestFolderNameStaysInside(t *testing.T) {
+	dest := "/srv/ingest"
+	for _, c := range [][2]string{{"..", "../../evil"}, {"...", "/etc"}, {" . ", ".."}, {"", ""}, {"a/../../b", "x"}} {
+		name := folderName(c[0], c[1])
+		if !inside(dest, filepath.Join(dest, name)) || name == "" || strings.ContainsAny(name, `/\`) {
+			t.Errorf("folderName(%q, %q) = %q", c[0], c[1], name)
+		}
+	}
+	if inside(dest, "/srv/ingest/../x") || inside(dest, "/srv") || !inside(dest, "/srv/ingest/a/b") {
+		t.Error("inside is wrong")
+	}
+}

@@ -25,6 +25,18 @@ import (
 	"haul/client"
 )
 
+// stallTimeout drops a connection that delivers nothing for this long.
+var stallTimeout = 60 * time.Second
+
+// errStalled is a connection dropped by the stall watchdog (transient).
+var errStalled = &stalledError{}
+
+type stalledError struct{}
+
+func (*stalledError) Error() string   { return "the server stopped sending (no byte for 60 s)" }
+func (*stalledError) Timeout() bool   { return true }
+func (*stalledError) Temporary() bool { return true }
+
 // partSuffix marks a file being downloaded; it is renamed to its name
 // once its BLAKE3 matches the server's.
 const partSuffix = ".haulpart"
@@ -48,6 +60,7 @@ type dlJob struct {
 	rep      reporter
 	hook     func(path string)
 
+	tr        *tracker
 	fetched   atomic.Int64
 	refetched atomic.Int32
 }
@@ -81,9 +94,18 @@ func folderName(name, fallback string) string {
 	}
 	s := strings.Trim(b.String(), " .")
 	if s == "" {
-		return fallback
+		if fallback == "" {
+			return "package"
+		}
+		return folderName(fallback, "") // the fallback comes from the server too
 	}
 	return s
+}
+
+// inside says whether path is dir or below it.
+func inside(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 // parseLink splits a link URL (https://host/<link id>?secret=S) into the
@@ -157,41 +179,49 @@ func (a *App) download(ctx context.Context, args []string) error {
 	}
 	var job *dlJob
 	err = tr.supervise(ctx, func(ctx context.Context) error {
-		// Open the link once: a resumed run reuses the token (each open
-		// counts as a download in the sender's history).
-		if tr.t.PackageToken == "" {
-			opened, err := c.OpenLink(ctx, linkID, secret, *password)
+		for attempt := 0; ; attempt++ {
+			// Open the link once: a resumed run reuses the token (each
+			// open counts as a download in the sender's history).
+			reopened := tr.t.PackageToken == ""
+			if reopened {
+				opened, err := c.OpenLink(ctx, linkID, secret, *password)
+				if err != nil {
+					return linkError(err, *password != "")
+				}
+				folder := destAbs
+				if !*flat {
+					folder = filepath.Join(destAbs, folderName(opened.Name, opened.PackageID))
+				}
+				if !inside(destAbs, folder) {
+					return &Failure{Code: ExitLocal, Msg: fmt.Sprintf("the server named the package %q: refused (it would leave %s)", opened.Name, destAbs)}
+				}
+				if err := tr.update(true, func(t *Transfer) {
+					t.PackageID, t.PackageToken, t.Name, t.Dest = opened.PackageID, opened.PackageToken, opened.Name, folder
+				}); err != nil {
+					return err
+				}
+			}
+			var err error
+			job, err = a.newDLJob(ctx, c, tr.t.PackageToken, tr.t.PackageID, tr.t.Dest, only, *conns, lim, rep)
+			if s := client.StatusOf(err); (s == http.StatusUnauthorized || s == http.StatusForbidden) && !reopened && attempt == 0 {
+				// The saved token expired: open the link again.
+				tr.update(true, func(t *Transfer) { t.PackageToken = "" })
+				continue
+			}
 			if err != nil {
-				return linkError(err, *password != "")
-			}
-			folder := destAbs
-			if !*flat {
-				folder = filepath.Join(destAbs, folderName(opened.Name, opened.PackageID))
-			}
-			if err := tr.update(true, func(t *Transfer) {
-				t.PackageID, t.PackageToken, t.Name, t.Dest = opened.PackageID, opened.PackageToken, opened.Name, folder
-			}); err != nil {
 				return err
 			}
-		}
-		var err error
-		job, err = a.newDLJob(ctx, c, tr.t.PackageToken, tr.t.PackageID, tr.t.Dest, only, *conns, lim, rep)
-		if err != nil {
-			if s := client.StatusOf(err); s == http.StatusUnauthorized || s == http.StatusForbidden {
-				tr.update(true, func(t *Transfer) { t.PackageToken = "" }) // expired: open the link again next time
+			defer job.root.Close()
+			if err := job.run(ctx, tr); err != nil {
+				return err
 			}
-			return err
-		}
-		defer job.root.Close()
-		if err := job.run(ctx, tr); err != nil {
-			return err
-		}
-		if len(only) == 0 {
-			if err := c.CompleteDownload(ctx, tr.t.PackageToken, tr.t.PackageID); err != nil && client.StatusOf(err) != http.StatusConflict {
-				rep.note("could not report the finished download to the server: %v", err)
+			if len(only) == 0 {
+				if err := c.CompleteDownload(ctx, tr.t.PackageToken, tr.t.PackageID); err != nil && client.StatusOf(err) != http.StatusConflict {
+					rep.note("could not report the finished download to the server: %v", err)
+				}
 			}
+			return nil
 		}
-		return nil
 	})
 	tr.end(err)
 	if err != nil {
@@ -206,6 +236,9 @@ func (a *App) download(ctx context.Context, args []string) error {
 func linkError(err error, hadPassword bool) error {
 	switch client.StatusOf(err) {
 	case http.StatusUnauthorized, http.StatusForbidden:
+		if !strings.Contains(strings.ToLower(classify(err).Msg), "password") {
+			return &Failure{Code: ExitAuth, Err: err, Msg: "the link did not open: " + classify(err).Msg}
+		}
 		if !hadPassword {
 			return &Failure{Code: ExitAuth, Err: err, Msg: "the link did not open: " + classify(err).Msg + " (if it has a password, add --password)"}
 		}
@@ -237,6 +270,15 @@ func (a *App) newDLJob(ctx context.Context, c *client.Client, token, pkgID, fold
 		}
 		job.files = append(job.files, f)
 		job.rels = append(job.rels, rel)
+	}
+	// On a disk that ignores case (macOS, Windows) two such names would
+	// be one file.
+	seen := map[string]string{}
+	for _, rel := range job.rels {
+		if prev, ok := seen[strings.ToLower(rel)]; ok {
+			return nil, &Failure{Code: ExitLocal, Msg: fmt.Sprintf("the package holds %q and %q, which differ only in case: download them with --files into separate folders", prev, rel)}
+		}
+		seen[strings.ToLower(rel)] = rel
 	}
 	if len(only) > 0 && len(job.files) == 0 {
 		return nil, usageErr("no file of the package matches --files %s", strings.Join(only, ", "))
@@ -275,6 +317,8 @@ type dlFile struct {
 
 	mu  sync.Mutex
 	url string // the file's signed URL, shared by its segments until it expires
+
+	fmu sync.Mutex // guards f
 }
 
 // signedURL returns the file's download URL, asking for one when there is
@@ -297,6 +341,7 @@ func (job *dlJob) signedURL(ctx context.Context, d *dlFile, stale string) (strin
 // (conns at once), each file verified against its BLAKE3 once whole and
 // fetched again once if it does not match, then renamed into place.
 func (job *dlJob) run(ctx context.Context, tr *tracker) error {
+	job.tr = tr
 	var total, already int64
 	var mu sync.Mutex
 	cond := sync.NewCond(&mu)
@@ -455,6 +500,8 @@ func (job *dlJob) prepare(tr *tracker, i int) (*FileState, error) {
 
 // open opens (once) the partial file of d, sized to the file.
 func (job *dlJob) open(d *dlFile) (*os.File, error) {
+	d.fmu.Lock()
+	defer d.fmu.Unlock()
 	if d.f != nil {
 		return d.f, nil
 	}
@@ -525,6 +572,12 @@ func (job *dlJob) fetchSegment(ctx context.Context, d *dlFile, seg int) error {
 
 // getRange GETs bytes [off, end) of u into out at off.
 func (job *dlJob) getRange(ctx context.Context, u string, off, end int64, out *os.File, rel string) (int64, error) {
+	// A server that stops sending (alive, but stalled) is dropped after
+	// stallTimeout without a byte, and the segment tried again.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(stallTimeout, func() { cancel(errStalled) })
+	defer watchdog.Stop()
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
 		return 0, err
@@ -555,6 +608,10 @@ func (job *dlJob) getRange(ctx context.Context, u string, off, end int64, out *o
 			return n, err
 		}
 		k, err := io.ReadFull(res.Body, buf[:want])
+		watchdog.Reset(stallTimeout)
+		if context.Cause(ctx) == errStalled {
+			return n, errStalled
+		}
 		if k > 0 {
 			if _, werr := out.WriteAt(buf[:k], pos); werr != nil {
 				return n, fail(ExitLocal, werr, "writing %s: %v", rel, werr)
@@ -562,6 +619,9 @@ func (job *dlJob) getRange(ctx context.Context, u string, off, end int64, out *o
 			pos += int64(k)
 			n += int64(k)
 			job.rep.add(rel, int64(k))
+			if job.tr != nil {
+				job.tr.update(false, func(t *Transfer) { t.Done += int64(k) })
+			}
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -620,8 +680,10 @@ func (job *dlJob) finish(tr *tracker, d *dlFile) ([]int, error) {
 	if err := out.Sync(); err != nil {
 		return nil, fail(ExitLocal, err, "%v", err)
 	}
+	d.fmu.Lock()
 	out.Close()
 	d.f = nil
+	d.fmu.Unlock()
 	if err := job.root.Rename(rel+partSuffix, rel); err != nil {
 		return nil, fail(ExitLocal, err, "%v", err)
 	}
@@ -666,6 +728,9 @@ func verifyLocal(abs, digest string) error {
 
 // transient says whether a failed request may work if sent again.
 func transient(err error) bool {
+	if f := classify(err); f.Code == ExitNetwork && strings.Contains(f.Msg, "certificate") {
+		return false // trusting a certificate takes a person
+	}
 	var he *client.Error
 	if errors.As(err, &he) {
 		return he.Status >= 500 || he.Status == http.StatusTooManyRequests

@@ -96,6 +96,9 @@ func (a *App) resolveTeam(ctx context.Context, c *client.Client, cr *Credentials
 func httpClient(caFile string) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
+	// A server that accepts a request and never answers is given up on
+	// (and the request retried where that is safe).
+	tr.ResponseHeaderTimeout = 2 * time.Minute
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {

@@ -56,6 +56,9 @@ type Transfer struct {
 // FileState is one file of a transfer.
 type FileState struct {
 	Size int64 `json:"size"`
+	// ModTime is an upload's source modification time: a file changed
+	// since it was (partly) sent is never resumed with old parts.
+	ModTime time.Time `json:"mod_time,omitzero"`
 	// Upload is the multipart upload of a file being sent.
 	Upload *client.Upload `json:"upload,omitempty"`
 	// Segments are a download's ranges already written (Segment bytes
@@ -119,18 +122,58 @@ type tracker struct {
 	mu   sync.Mutex
 	t    *Transfer
 	last time.Time
+	lock *os.File // flock held while this process owns the transfer
 }
 
-// begin loads the transfer id (or starts t as new) and marks it running
-// in this process. A transfer another live process runs is refused.
+func (a *App) lockPath(id string) string { return filepath.Join(a.transfersDir(), "."+id+".lock") }
+
+// lockTransfer takes the transfer's lock (an flock, released by the kernel
+// when the process dies, so a reused PID never blocks a transfer).
+func (a *App) lockTransfer(id string) (*os.File, error) {
+	if err := os.MkdirAll(a.transfersDir(), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(a.lockPath(id), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errBusy
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+var errBusy = errors.New("the transfer is running in another process")
+
+// running says whether a live process owns the transfer.
+func (a *App) running(id string) bool {
+	f, err := a.lockTransfer(id)
+	if err != nil {
+		return errors.Is(err, errBusy)
+	}
+	f.Close() // releases the lock
+	return false
+}
+
+// begin loads the transfer id (or starts t as new), takes its lock and
+// marks it running in this process. A transfer another live process owns
+// is refused.
 func (a *App) begin(t *Transfer) (*tracker, bool, error) {
+	lock, err := a.lockTransfer(t.ID)
+	if errors.Is(err, errBusy) {
+		return nil, false, &Failure{Code: ExitUsage, Msg: fmt.Sprintf("transfer %s is running in another process: haul transfers pause %s or cancel %s, or wait", t.ID, t.ID, t.ID)}
+	}
+	if err != nil {
+		return nil, false, err
+	}
 	old, err := a.loadTransfer(t.ID)
 	resumed := false
 	switch {
 	case err == nil && old.State != StateDone && old.State != StateCancelled:
-		if old.PID != os.Getpid() && alive(old.PID) && (old.State == StateRunning || old.State == StatePaused) {
-			return nil, false, &Failure{Code: ExitUsage, Msg: fmt.Sprintf("transfer %s is running in process %d: haul transfers pause %s, or wait", t.ID, old.PID, t.ID)}
-		}
 		old.Args, old.Dir = t.Args, t.Dir
 		t, resumed = old, true
 	case err == nil || errors.Is(err, os.ErrNotExist):
@@ -139,11 +182,12 @@ func (a *App) begin(t *Transfer) (*tracker, bool, error) {
 			t.Files = map[string]*FileState{}
 		}
 	default:
+		lock.Close()
 		return nil, false, err
 	}
 	t.State, t.PID, t.Error = StateRunning, os.Getpid(), ""
 	os.Remove(a.controlPath(t.ID))
-	tr := &tracker{a: a, t: t}
+	tr := &tracker{a: a, t: t, lock: lock}
 	return tr, resumed, tr.save(true)
 }
 
@@ -181,6 +225,10 @@ func (tr *tracker) end(err error) {
 		}
 		t.PID = 0
 	})
+	if tr.lock != nil {
+		tr.lock.Close()
+		tr.lock = nil
+	}
 }
 
 func (a *App) controlPath(id string) string {
@@ -197,13 +245,16 @@ func (tr *tracker) control() string {
 var errPaused = errors.New("paused")
 
 // supervise runs the transfer's work, restarting it after a pause (the
-// work resumes from the saved state) and stopping it on cancel.
+// work resumes from the saved state) and stopping it on cancel. What was
+// asked is remembered here: a control file changed meanwhile (a resume
+// racing the pause) never turns a pause into a failure.
 func (tr *tracker) supervise(ctx context.Context, work func(ctx context.Context) error) error {
 	for {
 		runCtx, cancel := context.WithCancelCause(ctx)
 		done := make(chan error, 1)
 		go func() { done <- work(runCtx) }()
 		tick := time.NewTicker(500 * time.Millisecond)
+		asked := ""
 		var err error
 	wait:
 		for {
@@ -211,39 +262,46 @@ func (tr *tracker) supervise(ctx context.Context, work func(ctx context.Context)
 			case err = <-done:
 				break wait
 			case <-tick.C:
-				switch tr.control() {
+				if asked != "" {
+					continue
+				}
+				switch c := tr.control(); c {
 				case "pause":
+					asked = c
 					cancel(errPaused)
 				case "cancel":
+					asked = c
 					cancel(context.Canceled)
 				}
 			}
 		}
 		tick.Stop()
 		cancel(nil)
-		switch tr.control() {
+		if err == nil {
+			// Finished: a pause or cancel that came too late cannot undo
+			// a delivery.
+			os.Remove(tr.a.controlPath(tr.t.ID))
+			return nil
+		}
+		switch asked {
 		case "cancel":
-			tr.update(true, func(t *Transfer) { t.State = StateCancelled })
-			if derr := tr.a.discard(context.WithoutCancel(ctx), tr.t); derr != nil {
-				return fmt.Errorf("cancelled, but %w", derr)
-			}
-			return &Failure{Code: ExitCancelled, Msg: "cancelled (haul transfers cancel): nothing half-sent is left", Err: context.Canceled}
+			return tr.cancelled(ctx)
 		case "pause":
-			if err == nil {
-				return nil // it finished before the pause took
-			}
 			tr.update(true, func(t *Transfer) { t.State = StatePaused })
-			for tr.control() == "pause" {
+			for {
+				c := tr.control()
+				if c == "cancel" {
+					return tr.cancelled(ctx)
+				}
+				if c != "pause" {
+					break
+				}
 				select {
 				case <-ctx.Done():
 					return ctx.Err()
 				case <-time.After(500 * time.Millisecond):
 				}
 			}
-			if tr.control() == "cancel" {
-				continue // handled at the top of the next turn
-			}
-			os.Remove(tr.a.controlPath(tr.t.ID))
 			tr.update(true, func(t *Transfer) { t.State = StateRunning })
 			continue
 		}
@@ -251,13 +309,14 @@ func (tr *tracker) supervise(ctx context.Context, work func(ctx context.Context)
 	}
 }
 
-// alive says whether a process exists.
-func alive(pid int) bool {
-	if pid <= 0 {
-		return false
+// cancelled ends a cancelled transfer: its half-done work is discarded.
+func (tr *tracker) cancelled(ctx context.Context) error {
+	os.Remove(tr.a.controlPath(tr.t.ID))
+	tr.update(true, func(t *Transfer) { t.State = StateCancelled })
+	if err := tr.a.discard(context.WithoutCancel(ctx), tr.t); err != nil {
+		return fmt.Errorf("cancelled, but %w", err)
 	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return &Failure{Code: ExitCancelled, Msg: "cancelled (haul transfers cancel): nothing half-sent is left", Err: context.Canceled}
 }
 
 func (a *App) transfers(ctx context.Context, args []string) error {
@@ -279,7 +338,7 @@ func (a *App) transfers(ctx context.Context, args []string) error {
 		fmt.Fprintln(w, "ID\tKIND\tSTATE\tDONE\tNAME\tUPDATED")
 		for _, t := range ts {
 			state := t.State
-			if (state == StateRunning || state == StatePaused) && !alive(t.PID) {
+			if (state == StateRunning || state == StatePaused) && !a.running(t.ID) {
 				state = "interrupted"
 			}
 			pct := "-"
@@ -300,8 +359,9 @@ func (a *App) transfers(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// A live process owns the transfer while it runs or sits paused.
-	running := (t.State == StateRunning || t.State == StatePaused) && alive(t.PID)
+	// A live process owns the transfer (holds its lock) while it runs or
+	// sits paused.
+	running := a.running(t.ID)
 	switch verb {
 	case "pause", "cancel":
 		if running {
@@ -327,6 +387,9 @@ func (a *App) transfers(ctx context.Context, args []string) error {
 			return nil
 		}
 		// Nobody runs it: run it here, from its saved command line.
+		if len(t.Args) == 0 {
+			return usageErr("transfer %s belongs to a watch: start the watch again to resume it", t.ID)
+		}
 		if t.Dir != "" {
 			if err := os.Chdir(t.Dir); err != nil {
 				return err
@@ -338,6 +401,7 @@ func (a *App) transfers(ctx context.Context, args []string) error {
 			return usageErr("transfer %s is running: cancel it first", t.ID)
 		}
 		os.Remove(a.controlPath(t.ID))
+		os.Remove(a.lockPath(t.ID))
 		return os.Remove(filepath.Join(a.transfersDir(), t.ID+".json"))
 	}
 	return usageErr("haul transfers: unknown verb %q (list, pause, resume, cancel, forget)", verb)

@@ -289,7 +289,17 @@ func (a *App) upload(ctx context.Context, args []string) error {
 		key = append(key, f.abs)
 	}
 	cwd, _ := os.Getwd()
-	tr, resumed, err := a.begin(&Transfer{ID: transferID(key...), Kind: "upload", Name: job.pkg.Name, Args: append([]string{"upload"}, args...), Dir: cwd, Server: cr.URL})
+	id := transferID(key...)
+	cmdline := append([]string{"upload"}, args...)
+	if a.pinned != nil {
+		// A watch folder's batch: the watch resumes it, and a batch
+		// delivered before a crash (its state says done) is not sent again.
+		cmdline = nil
+		if old, err := a.loadTransfer(id); err == nil && old.State == StateDone {
+			return nil
+		}
+	}
+	tr, resumed, err := a.begin(&Transfer{ID: id, Kind: "upload", Name: job.pkg.Name, Args: cmdline, Dir: cwd, Server: cr.URL})
 	if err != nil {
 		return err
 	}
@@ -320,17 +330,20 @@ func (a *App) runUpload(ctx context.Context, tr *tracker, job *uploadJob) error 
 	for _, f := range job.files {
 		total += f.size
 	}
+	if err := job.dropOrphans(ctx, tr); err != nil {
+		return err
+	}
 	tr.update(false, func(t *Transfer) { t.Total, t.Done = total, 0 })
 	job.rep.begin(total, len(job.files))
 	for _, f := range job.files {
 		tr.mu.Lock()
 		st := t.Files[f.rel]
-		if st == nil || st.Size != f.size {
-			if st != nil && st.Upload != nil {
-				tr.mu.Unlock()
-				return usageErr("%s changed size since the interrupted upload: haul transfers cancel %s, then send again", f.abs, t.ID)
-			}
-			st = &FileState{Size: f.size}
+		if st != nil && (st.Size != f.size || !st.ModTime.Equal(f.mod)) && (st.Upload != nil || st.Complete) {
+			tr.mu.Unlock()
+			return usageErr("%s changed since the interrupted upload began sending it: haul transfers cancel %s, then send again", f.abs, t.ID)
+		}
+		if st == nil {
+			st = &FileState{Size: f.size, ModTime: f.mod}
 			t.Files[f.rel] = st
 		}
 		done := st.Complete
@@ -347,8 +360,10 @@ func (a *App) runUpload(ctx context.Context, tr *tracker, job *uploadJob) error 
 		tr.update(true, func(t *Transfer) { st.Complete, st.Digest = true, digest })
 		job.rep.fileDone(f.rel, digest)
 	}
-	if _, err := job.c.FinalizePackage(ctx, t.PackageToken, t.PackageID); err != nil && client.StatusOf(err) != http.StatusConflict {
-		return err
+	// Finalizing again is harmless (200); any error means the package is
+	// not delivered, whatever else happened.
+	if _, err := job.c.FinalizePackage(ctx, t.PackageToken, t.PackageID); err != nil {
+		return fmt.Errorf("finalizing the package: %w", err)
 	}
 	if job.portal == "" && len(t.Links) == 0 {
 		if err := job.links(ctx, tr); err != nil {
@@ -367,6 +382,33 @@ func (a *App) runUpload(ctx context.Context, tr *tracker, job *uploadJob) error 
 	}
 	if job.portal != "" {
 		fmt.Fprintf(a.Stdout, "Delivered to the portal %s.\n", job.portal)
+	}
+	return nil
+}
+
+// dropOrphans deletes the package's files that are not finalized and that
+// no saved upload knows (an add-file whose answer, or whose upload, a
+// crash lost): they would keep the package from being finalized.
+func (job *uploadJob) dropOrphans(ctx context.Context, tr *tracker) error {
+	t := tr.t
+	known := map[string]bool{}
+	tr.mu.Lock()
+	for _, st := range t.Files {
+		if st.Upload != nil {
+			known[st.Upload.FileID] = true
+		}
+	}
+	tr.mu.Unlock()
+	files, err := job.c.Files(ctx, t.PackageToken, t.PackageID)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if f.Kind == "file" && f.State != "finalized" && !known[f.ID] {
+			if err := job.c.DeleteFile(ctx, t.PackageToken, t.PackageID, f.ID); err != nil && client.StatusOf(err) != http.StatusNotFound {
+				return fmt.Errorf("removing the unfinished %s/%s left by an interrupted run: %w", f.Path, f.Name, err)
+			}
+		}
 	}
 	return nil
 }
@@ -496,6 +538,10 @@ func (a *App) sendFile(ctx context.Context, tr *tracker, job *uploadJob, f local
 		file, err = job.c.ResumeUpload(ctx, t.PackageToken, *st.Upload, src, f.size, job.conns, opt)
 		if client.StatusOf(err) == http.StatusNotFound {
 			job.rep.note("the server no longer has the started upload of %s: sending it again", f.rel)
+			old := st.Upload.FileID
+			if derr := job.c.DeleteFile(ctx, t.PackageToken, t.PackageID, old); derr != nil && client.StatusOf(derr) != http.StatusNotFound {
+				return "", derr
+			}
 			tr.update(true, func(*Transfer) { st.Upload = nil })
 			return a.sendFile(ctx, tr, job, f, st)
 		}

@@ -24,9 +24,10 @@ type watchState struct {
 	// Sent maps a watched file (relative path) to the size and time it
 	// was sent with.
 	Sent map[string]string `json:"sent,omitempty"`
-	// Batch is the package being sent (its name, kept so that a watch
-	// killed mid-batch resumes the same transfer).
-	Batch string `json:"batch,omitempty"`
+	// Batch is the package being sent, and BatchFiles its files, kept so
+	// that a watch killed mid-batch resumes the same transfer.
+	Batch      string   `json:"batch,omitempty"`
+	BatchFiles []string `json:"batch_files,omitempty"`
 }
 
 func (a *App) watchPath(id string) string { return filepath.Join(a.Home, "watch", id+".json") }
@@ -168,12 +169,22 @@ func (a *App) watchDownload(ctx context.Context, args []string) error {
 			if _, done := ws.Fetched[p.ID]; done || p.FinalizedAt.Before(ws.Since) {
 				continue
 			}
-			folder := filepath.Join(destAbs, folderName(p.Name, p.ID)+" "+p.ID[max(0, len(p.ID)-6):])
+			folder := filepath.Join(destAbs, folderName(p.Name+" "+p.ID[max(0, len(p.ID)-6):], p.ID))
 			if *all {
 				folder = filepath.Join(destAbs, folderName(subOf[p.PortalID], "portal"), filepath.Base(folder))
 			}
+			if !inside(destAbs, folder) {
+				rep.note("package %s: its name %q would leave %s; skipped", p.ID, p.Name, destAbs)
+				continue
+			}
 			if err := a.fetchPackage(ctx, c, cr.TeamID, p.ID, folder, *conns, lim, rep); err != nil {
-				return err
+				if ctx.Err() != nil || *once {
+					return err
+				}
+				// One bad package does not stop the watch: it is tried
+				// again at the next look.
+				fmt.Fprintf(a.Stderr, "haul: could not fetch %q (%s): %v; trying again at the next look\n", p.Name, p.ID, classify(err).Error())
+				continue
 			}
 			ws.Fetched[p.ID] = folder
 			if err := a.saveWatch(id, ws); err != nil {
@@ -282,27 +293,60 @@ func (a *App) watchUpload(ctx context.Context, args []string) error {
 				ready = append(ready, f)
 			}
 		}
+		if len(ws.BatchFiles) > 0 {
+			// A batch interrupted by a crash goes first, as it was (the
+			// files of it still there, unchanged).
+			want := map[string]bool{}
+			for _, rel := range ws.BatchFiles {
+				want[rel] = true
+			}
+			ready = ready[:0]
+			for _, f := range files {
+				f.rel = strings.TrimPrefix(f.rel, filepath.Base(dir)+"/")
+				if want[f.rel] {
+					ready = append(ready, f)
+				}
+			}
+		}
 		if len(ready) > 0 {
 			sort.Slice(ready, func(i, j int) bool { return ready[i].rel < ready[j].rel })
 			if ws.Batch == "" {
 				ws.Batch = filepath.Base(dir) + " " + time.Now().Format("2006-01-02 15:04:05")
+				ws.BatchFiles = nil
+				for _, f := range ready {
+					ws.BatchFiles = append(ws.BatchFiles, f.rel)
+				}
 				if err := a.saveWatch(id, ws); err != nil {
 					return err
 				}
 			}
 			name := ws.Batch
 			if err := a.sendBatch(ctx, ready, name, *portal, *server, *sender, *code, form, *to, *conns, *limitRate, *jsonOut); err != nil {
-				return err
+				if ctx.Err() != nil || *once {
+					return err
+				}
+				fmt.Fprintf(a.Stderr, "haul: sending %q failed: %v; trying again at the next look\n", name, classify(err).Error())
+				if err := sleepCtx(ctx, *every); err != nil {
+					return err
+				}
+				continue
 			}
 			for _, f := range ready {
 				ws.Sent[f.rel] = fmt.Sprintf("%d|%d", f.size, f.mod.UnixNano())
 			}
-			ws.Batch = ""
+			ws.Batch, ws.BatchFiles = "", nil
 			if err := a.saveWatch(id, ws); err != nil {
 				return err
 			}
 			if *deleteAfter {
 				for _, f := range ready {
+					// Only what was sent and verified: a file that changed
+					// since stays (and is sent again as new).
+					info, err := os.Stat(f.abs)
+					if err != nil || info.Size() != f.size || !info.ModTime().Equal(f.mod) {
+						fmt.Fprintf(a.Stderr, "haul: %s changed after it was sent: kept, and sent again\n", f.abs)
+						continue
+					}
 					if err := os.Remove(f.abs); err != nil {
 						fmt.Fprintf(a.Stderr, "haul: could not delete %s after sending it: %v\n", f.abs, err)
 					}

@@ -1,7 +1,6 @@
 package chunk
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -847,52 +846,13 @@ func (s *Store) Has(ctx context.Context, team core.TeamKey, h core.Hash) (bool, 
 
 // Commit implements core.ChunkStore.
 func (s *Store) Commit(tx core.Tx, team core.TeamKey, in *core.Ingested) error {
-	const op = "chunk.commit"
-	for i, b := range in.Blocks {
-		e, err := tx.Block(team.TeamID, b.Hash)
-		switch {
-		case err == nil:
-			e.Refs++
-		case core.Is(err, core.NotFound) && in.New[i] != nil:
-			if s.reclaimed(in.New[i]) {
-				return core.E(op, core.Conflict, "block %s was reclaimed by compaction before this part was committed; send the part again", b.Hash.Short())
-			}
-			e = in.New[i]
-			e.Refs = 1
-		case core.Is(err, core.NotFound):
-			return core.E(op, core.Conflict, "block %s was freed while this part was being stored; send the part again", b.Hash.Short())
-		default:
-			return err
-		}
-		if err := tx.PutBlock(team.TeamID, b.Hash, e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return CommitBlocks(tx, team, in, s.reclaimed)
 }
 
-// Release implements core.ChunkStore. A block at zero references stays in
-// the index, at zero, until compaction frees it (freeUnreferenced): so a
-// transaction that releases a part and commits its replacement with the
-// same bytes (a client re-sending a part) finds the block still there.
+// Release implements core.ChunkStore (ReleaseBlocks: a block at zero
+// references stays indexed until compaction frees it, freeUnreferenced).
 func (s *Store) Release(tx core.Tx, team core.TeamKey, blocks []core.Block) error {
-	for _, b := range blocks {
-		e, err := tx.Block(team.TeamID, b.Hash)
-		if core.Is(err, core.NotFound) {
-			continue // already freed: releasing twice must not fail a deletion
-		}
-		if err != nil {
-			return err
-		}
-		if e.Refs <= 0 {
-			continue // already at zero: releasing twice must not fail a deletion
-		}
-		e.Refs--
-		if err := tx.PutBlock(team.TeamID, b.Hash, e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return ReleaseBlocks(tx, team, blocks)
 }
 
 // Stats implements core.ChunkStore.
@@ -920,56 +880,15 @@ func (s *Store) Stats(ctx context.Context) (core.StorageStats, error) {
 			}
 		}
 	}
-	err := s.meta.View(ctx, func(tx core.Tx) error {
-		return tx.Blocks(func(_ string, _ core.Hash, e *core.BlockEntry) bool {
-			st.Blocks++
-			if e.Refs > 0 {
-				st.UniqueBytes += e.Len
-				st.LogicalBytes += e.Len * e.Refs
-			}
-			return true
-		})
-	})
-	if st.UniqueBytes > 0 {
-		st.DedupRatio = float64(st.LogicalBytes) / float64(st.UniqueBytes)
-	}
+	err := IndexStats(ctx, s.meta, &st)
 	return st, err
 }
 
 func (s *Store) String() string { return fmt.Sprintf("chunk store %s over %v", s.id, s.dirs) }
 
-// Digest returns the BLAKE3-256 of a file (what b3sum prints), assembled
-// from the chaining values its blocks carry; only the last block is read
-// back. A file whose parts did not end on 1 KiB boundaries is read whole.
+// Digest implements core.ChunkStore (FileDigest over ReadRange).
 func (s *Store) Digest(ctx context.Context, team core.TeamKey, blocks []core.Block) (core.Hash, error) {
-	const op = "chunk.digest"
-	var last []byte
-	if n := len(blocks); n > 0 {
-		b := blocks[n-1]
-		var buf bytes.Buffer
-		buf.Grow(int(b.Len))
-		if err := s.ReadRange(ctx, team, blocks[n-1:], b.Off, b.Len, &buf); err != nil {
-			return core.Hash{}, err
-		}
-		last = buf.Bytes()
-	}
-	h, err := fileDigest(blocks, last)
-	if errors.Is(err, errNeedFullRead) {
-		pr, pw := io.Pipe()
-		go func() {
-			var size int64
-			if n := len(blocks); n > 0 {
-				size = blocks[n-1].Off + blocks[n-1].Len
-			}
-			pw.CloseWithError(s.ReadRange(ctx, team, blocks, 0, size, pw))
-		}()
-		h, err = digestReader(pr)
-		pr.Close()
-	}
-	if err != nil {
-		return core.Hash{}, core.Wrap(op, err)
-	}
-	return h, nil
+	return FileDigest(ctx, team, blocks, s.ReadRange)
 }
 
 // CanFit reports, with a NoSpace error that says what to do, whether n

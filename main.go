@@ -31,6 +31,7 @@ import (
 	"haul/httpd"
 	"haul/store/chunk"
 	"haul/store/meta"
+	"haul/store/s3chunk"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -141,14 +142,21 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 
 // appliance is the opened data directory and the service over it.
 type appliance struct {
-	db     *meta.DB
-	chunks *chunk.Store
-	svc    *core.Service
+	db      *meta.DB
+	chunks  *chunk.Store   // storage.backend = "local"
+	objects *s3chunk.Store // storage.backend = "s3"
+	svc     *core.Service
 }
 
 // close closes the chunk store, then the metadata store.
 func (a *appliance) close() error {
-	err := a.chunks.Close()
+	var err error
+	if a.chunks != nil {
+		err = a.chunks.Close()
+	}
+	if a.objects != nil {
+		err = a.objects.Close()
+	}
 	if cerr := a.db.Close(); err == nil {
 		err = cerr
 	}
@@ -184,11 +192,22 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOpt
 		db.Close()
 		return nil, err
 	}
-	if cfg.Storage.Backend != "local" {
-		db.Close()
-		return nil, fmt.Errorf("storage.backend = %q is not available in this release; use \"local\"", cfg.Storage.Backend)
+	app := &appliance{db: db}
+	var chunks interface {
+		core.ChunkStore
+		Close() error
 	}
-	chunks, err := chunk.Open(chunkConfig(cfg, opts.allowReplaced, log), db)
+	if cfg.Storage.Backend == "s3" {
+		log.Info("storage.backend is s3: blocks are kept whole, one object each, without parity (the object store provides redundancy)")
+		s3c := cfg.Storage.S3
+		app.objects, err = s3chunk.Open(ctx, s3chunk.Config{Endpoint: s3c.Endpoint, Region: s3c.Region, Bucket: s3c.Bucket, Prefix: s3c.Prefix,
+			AccessKey: s3c.AccessKey, SecretKey: s3c.SecretKey, PathStyle: s3c.PathStyle, InsecureSkipVerify: s3c.InsecureSkipVerify,
+			BlockSize: int64(cfg.Storage.BlockSize), Logger: log}, db)
+		chunks = app.objects
+	} else {
+		app.chunks, err = chunk.Open(chunkConfig(cfg, opts.allowReplaced, log), db)
+		chunks = app.chunks
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -216,7 +235,8 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOpt
 			LoginAccountBurst: a.LoginAccountBurst, LoginAccountPerMinute: float64(a.LoginAccountPerMinute),
 		},
 	})
-	return &appliance{db: db, chunks: chunks, svc: svc}, nil
+	app.svc = svc
+	return app, nil
 }
 
 func serve(args []string, stdout, stderr io.Writer) error {
@@ -284,8 +304,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		func(ctx context.Context) {
 			app.svc.RunAbandonedUploads(ctx, abandonedEvery, time.Duration(cfg.Retention.AbandonedUploadHours)*time.Hour)
 		},
-		func(ctx context.Context) { app.chunks.RunScrub(ctx, int64(cfg.Storage.ScrubRate), scrubEvery) },
-		func(ctx context.Context) { app.chunks.RunGC(ctx, gcThreshold, gcEvery) },
+		func(ctx context.Context) {
+			if app.chunks != nil {
+				app.chunks.RunScrub(ctx, int64(cfg.Storage.ScrubRate), scrubEvery)
+			}
+		},
+		func(ctx context.Context) {
+			if app.chunks != nil {
+				app.chunks.RunGC(ctx, gcThreshold, gcEvery)
+			} else {
+				app.objects.RunSweep(ctx, gcEvery, sweepGrace)
+			}
+		},
 		func(ctx context.Context) { app.db.RunSnapshots(ctx, cfg.ChunkDirs(), snapshotEvery, 2) },
 		func(ctx context.Context) { serveAdminSocket(ctx, cfg.Server.DataDir, app.db, log) },
 		func(ctx context.Context) { app.svc.RunOutbox(ctx, outboxEvery) },
@@ -309,6 +339,7 @@ const (
 	scrubEvery        = 6 * time.Hour    // pause between scrub passes (each paced by storage.scrub_rate)
 	gcEvery           = 10 * time.Minute // compaction passes
 	gcThreshold       = 0.5              // compact segments less than half live
+	sweepGrace        = time.Hour        // S3: an object no index entry names is deleted after this
 	snapshotEvery     = 6 * time.Hour    // metadata snapshots into every data directory
 	expiryEvery       = 10 * time.Minute // packages past their expiry turn expired, their data released
 	abandonedEvery    = 30 * time.Minute // uploads idle for retention.abandoned_upload_hours are dropped
@@ -583,6 +614,9 @@ func fsck(args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 	ctx := context.Background()
+	if *rebuild && cfg.Storage.Backend == "s3" {
+		return fmt.Errorf("--rebuild-index reads local segment files; with storage.backend s3 the index is only in the metadata store (restore it from a backup: haul admin restore)")
+	}
 	if *rebuild {
 		db, err := meta.Open(filepath.Join(cfg.Server.DataDir, "meta"), log)
 		if err != nil {
@@ -607,6 +641,17 @@ func fsck(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w (haul fsck needs the server stopped)", err)
 	}
 	defer app.close()
+	if app.objects != nil {
+		rep, err := app.objects.Fsck(ctx)
+		if err != nil {
+			return err
+		}
+		printJSON(stdout, "fsck (S3)", rep)
+		if rep.Missing+rep.Damaged > 0 {
+			return fmt.Errorf("%d blocks missing and %d damaged in the object store: the files holding them must be sent again", rep.Missing, rep.Damaged)
+		}
+		return nil
+	}
 	rep, err := app.chunks.Fsck(ctx, *repair)
 	if err != nil {
 		return err

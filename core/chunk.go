@@ -53,6 +53,11 @@ type ShardLoc struct {
 	Off int64
 }
 
+// ObjectShard is the one "shard" of a block kept whole as an object of an
+// object store (the S3 backend): the object's name derives from the team
+// and the block's address, so nothing else is recorded.
+var ObjectShard = ShardLoc{Dir: 0xFF}
+
 // BlockEntry is the block index's record of one stored block.
 type BlockEntry struct {
 	Len    int64 // block length in bytes

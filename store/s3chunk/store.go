@@ -1,0 +1,627 @@
+// Package s3chunk is haul's chunk store on an S3-compatible object store
+// (MinIO, Ceph, AWS S3, versitygw): the same blocks as the local store
+// (cut at multiples of the block size, addressed by the team's keyed
+// BLAKE3, with chaining values and CRC-32 recorded), one object a block,
+// keyed by team and address. The object store provides redundancy, so
+// there is no parity; the CRC-32 is checked on every read. Reference
+// counts and the block index stay in the metadata store, shared with the
+// local store's rules (chunk.CommitBlocks and chunk.ReleaseBlocks).
+//
+// Object names, under the configured prefix:
+//
+//	haul-chunks.json                     the store's marker (id, block size)
+//	blocks/<team id>/<aa>/<address hex>  a block (aa: the address's first byte)
+//
+// Write path: Ingest reads a block, addresses it, and PUTs the blocks the
+// team does not store (a few in flight at once); it returns once every PUT
+// has succeeded, and nothing is referenced until the caller commits, so a
+// failed or abandoned ingest leaves only unreferenced objects, which Sweep
+// deletes. Read path: the objects covering a range are fetched (a few
+// ahead), each checked against its CRC-32 and length before a byte of it is
+// written out.
+package s3chunk
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"haul/core"
+	"haul/store/chunk"
+)
+
+// Config is the store's configuration.
+type Config struct {
+	Endpoint           string // http(s) URL; empty: AWS S3 for Region
+	Region             string
+	Bucket             string
+	Prefix             string
+	AccessKey          string
+	SecretKey          string
+	PathStyle          bool
+	InsecureSkipVerify bool
+	// BlockSize is fixed when the store is created (the marker keeps it).
+	BlockSize int64
+	// Depth is how many objects one ingest or read has in flight (default 4).
+	Depth  int
+	Logger *slog.Logger
+}
+
+// Store is the S3 chunk store.
+type Store struct {
+	cfg    Config
+	mc     *minio.Client
+	meta   core.Store
+	bsize  int64
+	prefix string
+	log    *slog.Logger
+	bufs   sync.Pool
+}
+
+type marker struct {
+	ID        string `json:"id"`
+	BlockSize int64  `json:"block_size"`
+}
+
+// Open connects to the bucket (creating it when missing) and checks or
+// writes the store's marker.
+func Open(ctx context.Context, cfg Config, meta core.Store) (*Store, error) {
+	const op = "s3chunk.open"
+	if cfg.Depth <= 0 {
+		cfg.Depth = 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	host, secure := "s3.amazonaws.com", true
+	if cfg.Endpoint != "" {
+		u, err := url.Parse(cfg.Endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, core.E(op, core.Invalid, "storage.s3.endpoint %q is not an http or https URL", cfg.Endpoint)
+		}
+		host, secure = u.Host, u.Scheme == "https"
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	if cfg.InsecureSkipVerify {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for, test servers only
+	}
+	creds := credentials.NewChainCredentials([]credentials.Provider{
+		&credentials.Static{Value: credentials.Value{AccessKeyID: cfg.AccessKey, SecretAccessKey: cfg.SecretKey, SignerType: credentials.SignatureV4}},
+		&credentials.EnvAWS{},
+	})
+	if cfg.AccessKey != "" {
+		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")
+	}
+	lookup := minio.BucketLookupAuto
+	if cfg.PathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	// A few quick retries: a part whose objects cannot be written fails
+	// soon, as 503, and the uploading client retries it with its own backoff.
+	mc, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: cfg.Region, Transport: tr, BucketLookup: lookup, MaxRetries: 3})
+	if err != nil {
+		return nil, core.E(op, core.Invalid, "the S3 client: %v", err)
+	}
+	prefix := strings.Trim(cfg.Prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	s := &Store{cfg: cfg, mc: mc, meta: meta, prefix: prefix, log: cfg.Logger}
+	ok, err := mc.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, unavailable(op, "checking the bucket "+cfg.Bucket, err)
+	}
+	if !ok {
+		if err := mc.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region}); err != nil {
+			return nil, unavailable(op, "creating the bucket "+cfg.Bucket, err)
+		}
+		s.log.Info("created the S3 bucket", "bucket", cfg.Bucket)
+	}
+	if err := s.loadMarker(ctx); err != nil {
+		return nil, err
+	}
+	s.bufs.New = func() any { b := make([]byte, s.bsize); return &b }
+	return s, nil
+}
+
+// loadMarker reads the store's marker, or writes it for a new store: the
+// block size is fixed at creation (addresses depend on it).
+func (s *Store) loadMarker(ctx context.Context) error {
+	const op = "s3chunk.open"
+	obj, err := s.mc.GetObject(ctx, s.cfg.Bucket, s.prefix+"haul-chunks.json", minio.GetObjectOptions{})
+	if err == nil {
+		var m marker
+		b, rerr := io.ReadAll(io.LimitReader(obj, 1<<16))
+		obj.Close()
+		switch {
+		case rerr == nil && json.Unmarshal(b, &m) == nil && m.BlockSize > 0:
+			if s.cfg.BlockSize > 0 && m.BlockSize != s.cfg.BlockSize {
+				s.log.Warn("the S3 store keeps the block size it was created with", "block_size", m.BlockSize, "configured", s.cfg.BlockSize)
+			}
+			s.bsize = m.BlockSize
+			return nil
+		case rerr != nil && minio.ToErrorResponse(rerr).Code != "NoSuchKey":
+			return unavailable(op, "reading the store's marker", rerr)
+		case rerr == nil:
+			return core.E(op, core.Internal, "%shaul-chunks.json in bucket %s is damaged: restore it (it holds the block size)", s.prefix, s.cfg.Bucket)
+		}
+	}
+	s.bsize = s.cfg.BlockSize
+	if s.bsize <= 0 {
+		s.bsize = 4 << 20
+	}
+	b, _ := json.Marshal(marker{ID: core.NewID(), BlockSize: s.bsize})
+	if _, err := s.mc.PutObject(ctx, s.cfg.Bucket, s.prefix+"haul-chunks.json", bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{ContentType: "application/json"}); err != nil {
+		return unavailable(op, "writing the store's marker", err)
+	}
+	return nil
+}
+
+// unavailable is an object-store failure: Unavailable, which callers and
+// clients treat as retryable.
+func unavailable(op, what string, err error) error {
+	return &core.Error{Op: op, Kind: core.Unavailable, Msg: what + ": the object store failed (" + err.Error() + "); try again", Err: err}
+}
+
+// BlockSize is the store's block size.
+func (s *Store) BlockSize() int64 { return s.bsize }
+
+// Close releases nothing: the client holds no files.
+func (s *Store) Close() error { return nil }
+
+func (s *Store) String() string { return "S3 chunk store in bucket " + s.cfg.Bucket + "/" + s.prefix }
+
+// key is a block's object name.
+func (s *Store) key(teamID string, h core.Hash) string {
+	x := hex.EncodeToString(h[:])
+	return s.prefix + "blocks/" + teamID + "/" + x[:2] + "/" + x
+}
+
+// put is one block on its way to the object store.
+type put struct {
+	buf  *[]byte
+	n    int
+	key  string
+	done chan error
+}
+
+// Ingest implements core.ChunkStore.
+func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.Reader) (*core.Ingested, error) {
+	const op = "s3chunk.ingest"
+	if off < 0 {
+		return nil, core.E(op, core.Invalid, "negative offset")
+	}
+	res := &core.Ingested{}
+	hasher := chunk.KeyedHasher(team)
+	var cvh chunk.CVHasher
+	written := map[core.Hash]bool{}
+	// The collector waits for the PUTs in order and returns their buffers.
+	collected := make(chan error, 1)
+	pending := make(chan *put, s.cfg.Depth)
+	go func() {
+		var err error
+		for p := range pending {
+			if e := <-p.done; e != nil && err == nil {
+				err = e
+			}
+			s.bufs.Put(p.buf)
+		}
+		collected <- err
+	}()
+	pos := off
+	var rerr error
+	for {
+		bp := s.bufs.Get().(*[]byte)
+		want := int(s.bsize - pos%s.bsize)
+		n, err := io.ReadFull(r, (*bp)[:want])
+		if n == 0 {
+			s.bufs.Put(bp)
+			if err != nil && !errors.Is(err, io.EOF) {
+				rerr = err
+			}
+			break
+		}
+		b := (*bp)[:n]
+		hasher.Reset()
+		hasher.Write(b)
+		var h core.Hash
+		hasher.Sum(h[:0])
+		crc := crc32.ChecksumIEEE(b)
+		blk := core.Block{Hash: h, Off: pos, Len: int64(n), CRC: &crc}
+		if cvs, ok := cvh.BlockCVs(nil, b, pos); ok {
+			blk.CVs = cvs
+		}
+		var entry *core.BlockEntry
+		known := written[h]
+		if !known {
+			if err := s.meta.View(ctx, func(tx core.Tx) (err error) {
+				known, err = tx.HasBlock(team.TeamID, h)
+				return err
+			}); err != nil {
+				s.bufs.Put(bp)
+				rerr = err
+				break
+			}
+		}
+		if known {
+			s.bufs.Put(bp)
+		} else {
+			written[h] = true
+			entry = &core.BlockEntry{Len: int64(n), Data: 1, CRC: crc, HasCRC: true, Shards: []core.ShardLoc{core.ObjectShard}}
+			p := &put{buf: bp, n: n, key: s.key(team.TeamID, h), done: make(chan error, 1)}
+			pending <- p
+			go func() {
+				_, err := s.mc.PutObject(ctx, s.cfg.Bucket, p.key, bytes.NewReader((*p.buf)[:p.n]), int64(p.n),
+					minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, SendContentMd5: true})
+				p.done <- err
+			}()
+		}
+		res.Blocks = append(res.Blocks, blk)
+		res.New = append(res.New, entry)
+		res.Size += int64(n)
+		pos += int64(n)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				rerr = err
+			}
+			break
+		}
+	}
+	close(pending)
+	if perr := <-collected; perr != nil && rerr == nil {
+		rerr = unavailable(op, "writing a block", perr)
+	}
+	if rerr != nil {
+		return nil, core.Wrap(op, rerr)
+	}
+	return res, nil
+}
+
+// Commit implements core.ChunkStore.
+func (s *Store) Commit(tx core.Tx, team core.TeamKey, in *core.Ingested) error {
+	return chunk.CommitBlocks(tx, team, in, nil)
+}
+
+// Release implements core.ChunkStore.
+func (s *Store) Release(tx core.Tx, team core.TeamKey, blocks []core.Block) error {
+	return chunk.ReleaseBlocks(tx, team, blocks)
+}
+
+// Has implements core.ChunkStore.
+func (s *Store) Has(ctx context.Context, team core.TeamKey, h core.Hash) (bool, error) {
+	var found bool
+	err := s.meta.View(ctx, func(tx core.Tx) (err error) {
+		found, err = tx.HasBlock(team.TeamID, h)
+		return err
+	})
+	return found, err
+}
+
+// Digest implements core.ChunkStore.
+func (s *Store) Digest(ctx context.Context, team core.TeamKey, blocks []core.Block) (core.Hash, error) {
+	return chunk.FileDigest(ctx, team, blocks, s.ReadRange)
+}
+
+// fetch is one block being read.
+type fetch struct {
+	b    core.Block
+	buf  *[]byte
+	err  error
+	done chan struct{}
+}
+
+// ReadRange implements core.ChunkStore: it fetches the objects covering
+// [off, off+n) (Depth at once, in order), checks each whole block's length
+// and CRC-32, and writes the range's bytes to w.
+func (s *Store) ReadRange(ctx context.Context, team core.TeamKey, blocks []core.Block, off, n int64, w io.Writer) error {
+	const op = "s3chunk.read"
+	if n == 0 {
+		return nil
+	}
+	end := off + n
+	var need []core.Block
+	var size int64
+	for _, b := range blocks {
+		if b.Off+b.Len > off && b.Off < end {
+			need = append(need, b)
+		}
+		size = max(size, b.Off+b.Len)
+	}
+	if off < 0 || n < 0 || end > size {
+		return core.E(op, core.BadRange, "range [%d, %d) is outside the file (%d bytes)", off, end, size)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan *fetch, s.cfg.Depth)
+	go func() {
+		defer close(queue)
+		for _, b := range need {
+			f := &fetch{b: b, done: make(chan struct{})}
+			select {
+			case queue <- f:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				defer close(f.done)
+				f.buf, f.err = s.getBlock(ctx, team, f.b)
+			}()
+		}
+	}()
+	var err error
+	for f := range queue {
+		<-f.done
+		if err == nil {
+			err = f.err
+		}
+		if err == nil {
+			lo := max(off, f.b.Off) - f.b.Off
+			hi := min(end, f.b.Off+f.b.Len) - f.b.Off
+			if _, werr := w.Write((*f.buf)[lo:hi]); werr != nil {
+				err = werr
+			}
+		}
+		if f.buf != nil {
+			s.bufs.Put(f.buf)
+		}
+		if err != nil {
+			cancel()
+		}
+	}
+	return err
+}
+
+// getBlock reads one whole block and checks it.
+func (s *Store) getBlock(ctx context.Context, team core.TeamKey, b core.Block) (*[]byte, error) {
+	const op = "s3chunk.read"
+	want := b.CRC
+	if want == nil {
+		var e *core.BlockEntry
+		if err := s.meta.View(ctx, func(tx core.Tx) (err error) {
+			e, err = tx.Block(team.TeamID, b.Hash)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if e.HasCRC {
+			want = &e.CRC
+		}
+	}
+	obj, err := s.mc.GetObject(ctx, s.cfg.Bucket, s.key(team.TeamID, b.Hash), minio.GetObjectOptions{})
+	if err != nil {
+		return nil, unavailable(op, "reading block "+b.Hash.Short(), err)
+	}
+	defer obj.Close()
+	bp := s.bufs.Get().(*[]byte)
+	if int64(len(*bp)) < b.Len {
+		nb := make([]byte, b.Len)
+		bp = &nb
+	}
+	buf := (*bp)[:b.Len]
+	k, err := io.ReadFull(obj, buf)
+	if err == nil {
+		var extra [1]byte
+		if m, _ := obj.Read(extra[:]); m > 0 {
+			err = fmt.Errorf("the object is longer than the block's %d bytes", b.Len)
+		}
+	}
+	if err != nil {
+		s.bufs.Put(bp)
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return nil, core.E(op, core.Corrupt, "block %s is missing from the object store", b.Hash.Short())
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, core.E(op, core.Corrupt, "block %s is %d bytes in the object store, want %d", b.Hash.Short(), k, b.Len)
+		}
+		return nil, unavailable(op, "reading block "+b.Hash.Short(), err)
+	}
+	if want != nil && crc32.ChecksumIEEE(buf) != *want {
+		s.bufs.Put(bp)
+		return nil, core.E(op, core.Corrupt, "block %s fails its CRC-32 in the object store", b.Hash.Short())
+	}
+	return bp, nil
+}
+
+// Stats implements core.ChunkStore: the index's figures, and the bytes the
+// objects take (a listing of the bucket).
+func (s *Store) Stats(ctx context.Context) (core.StorageStats, error) {
+	st := core.StorageStats{BlockSize: s.bsize, DataShards: 1, ParityShards: 0, DataDirs: 0}
+	for obj := range s.mc.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.prefix + "blocks/", Recursive: true}) {
+		if obj.Err != nil {
+			return st, unavailable("s3chunk.stats", "listing the bucket", obj.Err)
+		}
+		st.PhysicalBytes += obj.Size
+		st.Segments++ // objects, shown where the local store shows segments
+	}
+	return st, chunk.IndexStats(ctx, s.meta, &st)
+}
+
+// Sweep deletes what nothing references: blocks at zero references (their
+// objects, then their index entries, if still at zero) and objects the
+// index does not know (an ingest that was never committed) older than
+// grace. It returns the objects deleted.
+func (s *Store) Sweep(ctx context.Context, grace time.Duration) (int, error) {
+	const op = "s3chunk.sweep"
+	type dead struct {
+		team string
+		h    core.Hash
+	}
+	var zero []dead
+	if err := s.meta.View(ctx, func(tx core.Tx) error {
+		return tx.Blocks(func(team string, h core.Hash, e *core.BlockEntry) bool {
+			if e.Refs <= 0 {
+				zero = append(zero, dead{team, h})
+			}
+			return true
+		})
+	}); err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, d := range zero {
+		// Drop the index entry first (if still at zero), then the object:
+		// a reader never finds an entry without its object.
+		gone := false
+		if err := s.meta.Update(ctx, func(tx core.Tx) error {
+			e, err := tx.Block(d.team, d.h)
+			if err != nil || e.Refs > 0 {
+				return nil
+			}
+			gone = true
+			return tx.DeleteBlock(d.team, d.h)
+		}); err != nil {
+			return deleted, err
+		}
+		if gone {
+			if err := s.mc.RemoveObject(ctx, s.cfg.Bucket, s.key(d.team, d.h), minio.RemoveObjectOptions{}); err != nil {
+				return deleted, unavailable(op, "deleting block "+d.h.Short(), err)
+			}
+			deleted++
+		}
+	}
+	// Objects no index entry names, old enough not to belong to an ingest
+	// still waiting for its commit.
+	cutoff := time.Now().Add(-grace)
+	for obj := range s.mc.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.prefix + "blocks/", Recursive: true}) {
+		if obj.Err != nil {
+			return deleted, unavailable(op, "listing the bucket", obj.Err)
+		}
+		if obj.LastModified.After(cutoff) {
+			continue
+		}
+		team, h, ok := s.parseKey(obj.Key)
+		if !ok {
+			continue
+		}
+		var known bool
+		if err := s.meta.View(ctx, func(tx core.Tx) (err error) {
+			known, err = tx.HasBlock(team, h)
+			return err
+		}); err != nil {
+			return deleted, err
+		}
+		if !known {
+			if err := s.mc.RemoveObject(ctx, s.cfg.Bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
+				return deleted, unavailable(op, "deleting an unreferenced object", err)
+			}
+			deleted++
+		}
+	}
+	return deleted, nil
+}
+
+// parseKey reads a block object's name.
+func (s *Store) parseKey(key string) (string, core.Hash, bool) {
+	rest, ok := strings.CutPrefix(key, s.prefix+"blocks/")
+	if !ok {
+		return "", core.Hash{}, false
+	}
+	parts := strings.Split(rest, "/")
+	var h core.Hash
+	if len(parts) != 3 || len(parts[2]) != 64 {
+		return "", core.Hash{}, false
+	}
+	if _, err := hex.Decode(h[:], []byte(parts[2])); err != nil {
+		return "", core.Hash{}, false
+	}
+	return parts[0], h, true
+}
+
+// RunSweep sweeps every interval until ctx ends.
+func (s *Store) RunSweep(ctx context.Context, every, grace time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.Sweep(ctx, grace); err != nil {
+				s.log.Warn("S3 sweep", "err", err)
+			} else if n > 0 {
+				s.log.Info("S3 sweep", "deleted_objects", n)
+			}
+		}
+	}
+}
+
+// FsckReport is what Fsck found.
+type FsckReport struct {
+	Blocks   int      `json:"blocks"`
+	Bytes    int64    `json:"bytes"`
+	Missing  int      `json:"missing"` // indexed blocks without their object
+	Damaged  int      `json:"damaged"` // objects of the wrong length or CRC-32
+	Orphans  int      `json:"orphans"` // objects no index entry names (Sweep deletes them)
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Fsck reads every indexed block's object and checks its length and
+// CRC-32, and lists the objects the index does not know. The object store
+// keeps its own redundancy: nothing here can be rebuilt, so a damaged
+// block is reported with the files that need it sent again.
+func (s *Store) Fsck(ctx context.Context) (FsckReport, error) {
+	var rep FsckReport
+	type ent struct {
+		team string
+		h    core.Hash
+		e    core.BlockEntry
+	}
+	var all []ent
+	known := map[string]bool{}
+	if err := s.meta.View(ctx, func(tx core.Tx) error {
+		return tx.Blocks(func(team string, h core.Hash, e *core.BlockEntry) bool {
+			all = append(all, ent{team, h, *e})
+			known[s.key(team, h)] = true
+			return true
+		})
+	}); err != nil {
+		return rep, err
+	}
+	for _, x := range all {
+		rep.Blocks++
+		rep.Bytes += x.e.Len
+		crc := x.e.CRC
+		b := core.Block{Hash: x.h, Len: x.e.Len}
+		if x.e.HasCRC {
+			b.CRC = &crc
+		}
+		bp, err := s.getBlock(ctx, core.TeamKey{TeamID: x.team}, b)
+		switch {
+		case err == nil:
+			s.bufs.Put(bp)
+		case core.Is(err, core.Corrupt) && strings.Contains(err.Error(), "missing"):
+			rep.Missing++
+			rep.Problems = append(rep.Problems, err.Error())
+		case core.Is(err, core.Corrupt):
+			rep.Damaged++
+			rep.Problems = append(rep.Problems, err.Error())
+		default:
+			return rep, err
+		}
+	}
+	for obj := range s.mc.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.prefix + "blocks/", Recursive: true}) {
+		if obj.Err != nil {
+			return rep, unavailable("s3chunk.fsck", "listing the bucket", obj.Err)
+		}
+		if !known[obj.Key] {
+			rep.Orphans++
+		}
+	}
+	return rep, nil
+}

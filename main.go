@@ -53,6 +53,7 @@ Admin commands (run them while the server is stopped):
   haul admin rotate-keys                                       new signing key; old signatures stay valid until they expire
   haul admin backup FILE|DIR                                   metadata backup (online through the running server, or offline)
   haul admin restore FILE                                      load a backup into a data directory without metadata
+  haul admin migrate-store                                     move the local chunk store into the S3 bucket of [storage.s3] (resumable, every block verified)
 
 Configuration: a TOML file (see config.example.toml); every key can also be
 set as HAUL_<SECTION>_<KEY>, e.g. HAUL_SERVER_LISTEN=:9000.
@@ -408,6 +409,11 @@ func admin(args []string, stdout, stderr io.Writer) error {
 		return adminBackup(ctx, cfg, pos, stdout, log)
 	case "restore":
 		return adminRestore(cfg, pos, stdout, log)
+	case "migrate-store":
+		if cfg.Storage.Backend != "local" {
+			return fmt.Errorf("haul admin migrate-store moves a local store to S3: keep storage.backend = \"local\" until it has finished")
+		}
+		return migrateStore(ctx, cfg, stdout, log)
 	}
 	app, err := open(ctx, cfg, log, openOptions{})
 	if err != nil {

@@ -625,3 +625,20 @@ func (s *Store) Fsck(ctx context.Context) (FsckReport, error) {
 	}
 	return rep, nil
 }
+
+// PutBlock writes one block's bytes as its object (haul admin
+// migrate-store); the caller has checked them against the address and
+// repoints the index entry afterwards.
+func (s *Store) PutBlock(ctx context.Context, teamID string, h core.Hash, data []byte) error {
+	_, err := s.mc.PutObject(ctx, s.cfg.Bucket, s.key(teamID, h), bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, SendContentMd5: true})
+	if err != nil {
+		return unavailable("s3chunk.put", "writing block "+h.Short(), err)
+	}
+	return nil
+}
+
+// IsObject says whether an index entry is a block kept in an object store.
+func IsObject(e *core.BlockEntry) bool {
+	return len(e.Shards) == 1 && e.Shards[0] == core.ObjectShard
+}

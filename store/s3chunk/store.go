@@ -101,10 +101,8 @@ func Open(ctx context.Context, cfg Config, meta core.Store) (*Store, error) {
 	if cfg.InsecureSkipVerify {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for, test servers only
 	}
-	creds := credentials.NewChainCredentials([]credentials.Provider{
-		&credentials.Static{Value: credentials.Value{AccessKeyID: cfg.AccessKey, SecretAccessKey: cfg.SecretKey, SignerType: credentials.SignatureV4}},
-		&credentials.EnvAWS{},
-	})
+	// The configured keys, else the standard AWS environment variables.
+	creds := credentials.NewEnvAWS()
 	if cfg.AccessKey != "" {
 		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")
 	}

@@ -39,6 +39,7 @@ bench:
 	HAUL_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestPortalPerformance$$' -v . | grep -v '^=== RUN'
 	HAUL_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestTLSUploadPerformance$$' -v . | grep -v '^=== RUN'
 	HAUL_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestAgentPerformance$$' -v . | grep -v '^=== RUN'
+	HAUL_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestS3Performance$$' -v . | grep -v '^=== RUN'
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 e2e:

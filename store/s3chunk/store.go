@@ -266,7 +266,7 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 			pending <- p
 			go func() {
 				_, err := s.mc.PutObject(ctx, s.cfg.Bucket, p.key, bytes.NewReader((*p.buf)[:p.n]), int64(p.n),
-					minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, SendContentMd5: true})
+					minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
 				p.done <- err
 			}()
 		}
@@ -629,7 +629,7 @@ func (s *Store) Fsck(ctx context.Context) (FsckReport, error) {
 // repoints the index entry afterwards.
 func (s *Store) PutBlock(ctx context.Context, teamID string, h core.Hash, data []byte) error {
 	_, err := s.mc.PutObject(ctx, s.cfg.Bucket, s.key(teamID, h), bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, SendContentMd5: true})
+		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
 	if err != nil {
 		return unavailable("s3chunk.put", "writing block "+h.Short(), err)
 	}

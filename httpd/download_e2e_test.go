@@ -356,9 +356,10 @@ func dlCutProxy(t *testing.T, base string, limit int64) string {
 // a password-protected link with curl, resumes a cut and a partial
 // transfer with curl -C -, and fetches the big file as parallel ranges;
 // b3sum of each result must be the listed digest.
-func TestE2EDownloadResumeWithCurl(t *testing.T) {
+func TestE2EDownloadResumeWithCurl(t *testing.T) { e2eDownloadResumeWithCurl(t, newEnv(t)) }
+
+func e2eDownloadResumeWithCurl(t *testing.T, e *env) {
 	dlNeed(t, "curl", "b3sum")
-	e := newEnv(t)
 	big := dlRandom(1, 3<<20+12_345) // 13 parts of 256 KiB, the last short
 	srcs := []dlSource{
 		{name: "big.bin", data: big},
@@ -524,9 +525,10 @@ func dlUnzipTest(t *testing.T, path string) {
 // and whole, checks it with unzip -t, extracts it and compares every file
 // with b3sum; and completes a link's download only once the zip was
 // served whole.
-func TestE2EZipRangesUnzip(t *testing.T) {
+func TestE2EZipRangesUnzip(t *testing.T) { e2eZipRangesUnzip(t, newEnv(t)) }
+
+func e2eZipRangesUnzip(t *testing.T, e *env) {
 	dlNeed(t, "curl", "unzip", "b3sum")
-	e := newEnv(t)
 	loop := &dlPattern{pattern: dlRandom(14, 1<<20), size: 40<<20 + 4321}
 	srcs := []dlSource{
 		{path: "Reel A", name: "clip 1.mov", data: dlRandom(10, 700_000)},

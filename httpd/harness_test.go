@@ -17,6 +17,8 @@ import (
 	"haul/httpd"
 	"haul/store/chunk"
 	"haul/store/meta"
+	"haul/store/s3chunk"
+	"haul/store/s3chunk/s3test"
 )
 
 // Test owner of the bootstrap team.
@@ -86,6 +88,9 @@ type envOptions struct {
 	mailer     core.Mailer
 	outbox     core.OutboxConfig
 	hookClient *http.Client
+	// s3, when set, keeps blocks in this S3 server (storage.backend =
+	// "s3") instead of a local chunk store; env.Chunks is then nil.
+	s3 *s3test.Server
 }
 
 func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
@@ -119,12 +124,25 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	if o.serveOn != nil {
 		served, url = o.serveOn(ln)
 	}
-	chunks, err := chunk.Open(chunk.Config{Dirs: []string{t.TempDir()}, BlockSize: 64 << 10, DataShards: 4, ParityShards: 2, Logger: log, FS: o.chunkFS}, db)
-	if err != nil {
-		t.Fatal(err)
+	var chunks *chunk.Store
+	var store core.ChunkStore
+	if o.s3 != nil {
+		bucket := "env-" + strings.ToLower(core.NewID()[16:])
+		objects, err := s3chunk.Open(ctx, s3chunk.Config{Endpoint: o.s3.Endpoint, Region: "us-east-1", Bucket: bucket, AccessKey: o.s3.AccessKey,
+			SecretKey: o.s3.SecretKey, PathStyle: true, BlockSize: 64 << 10, Logger: log}, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store = objects
+	} else {
+		chunks, err = chunk.Open(chunk.Config{Dirs: []string{t.TempDir()}, BlockSize: 64 << 10, DataShards: 4, ParityShards: 2, Logger: log, FS: o.chunkFS}, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { chunks.Close() })
+		store = chunks
 	}
-	t.Cleanup(func() { chunks.Close() })
-	svc := core.NewService(core.Deps{Store: db, Chunks: chunks, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth, Uploads: o.uploads,
+	svc := core.NewService(core.Deps{Store: db, Chunks: store, Keys: keys, Hasher: hasher, Logger: log, PublicURL: url, Auth: o.auth, Uploads: o.uploads,
 		Space: o.space, Now: o.now, Mailer: o.mailer, Outbox: o.outbox, HookClient: o.hookClient, PortalDomain: o.config.PortalDomain})
 
 	if o.svcHook != nil {

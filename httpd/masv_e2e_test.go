@@ -219,8 +219,9 @@ func (s *masvScript) masvLogin(email, password string) (token, userID, teamID st
 	return token, userID, teams[0].(obj)["id"].(string)
 }
 
-func TestE2EMASVScript(t *testing.T) {
-	e := newEnv(t)
+func TestE2EMASVScript(t *testing.T) { e2eMASVScript(t, newEnv(t)) }
+
+func e2eMASVScript(t *testing.T, e *env) {
 	s := &masvScript{t: t, base: e.URL, hc: &http.Client{Timeout: 30 * time.Second}}
 	// Every secret the script makes or uses; none may reach the log.
 	secrets := map[string]string{"owner password": ownerPassword}

@@ -175,8 +175,9 @@ func peCSV(s string) string {
 	return s
 }
 
-func TestE2EPortalWithForm(t *testing.T) {
-	e := newEnv(t)
+func TestE2EPortalWithForm(t *testing.T) { e2ePortalWithForm(t, newEnv(t)) }
+
+func e2ePortalWithForm(t *testing.T, e *env) {
 	pp := peSetup(t, e)
 	pid0 := pp.ID
 

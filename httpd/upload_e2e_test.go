@@ -114,8 +114,9 @@ func s3ErrorCode(t *testing.T, raw []byte) string {
 	return e.Code
 }
 
-func TestE2EMASVUpload(t *testing.T) {
-	e := newEnv(t)
+func TestE2EMASVUpload(t *testing.T) { e2eMASVUpload(t, newEnv(t)) }
+
+func e2eMASVUpload(t *testing.T, e *env) {
 	s := &masvScript{t: t, base: e.URL, hc: &http.Client{}}
 	tok, _, teamID := s.masvLogin(ownerEmail, ownerPassword)
 	key := s.call("POST", "/v1/teams/"+teamID+"/api_keys", obj{"name": "uploader", "state": "active"}, "X-User-Token", tok).want(t, 201).object(t)["key"].(string)

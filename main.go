@@ -53,7 +53,7 @@ Admin commands (run them while the server is stopped):
   haul admin rotate-keys                                       new signing key; old signatures stay valid until they expire
   haul admin backup FILE|DIR                                   metadata backup (online through the running server, or offline)
   haul admin restore FILE                                      load a backup into a data directory without metadata
-  haul admin migrate-store                                     move the local chunk store into the S3 bucket of [storage.s3] (resumable, every block verified)
+  haul admin migrate-store [--to s3|local]                     move the blocks between the local disks and the S3 bucket of [storage.s3] (resumable, every block verified)
 
 Configuration: a TOML file (see config.example.toml); every key can also be
 set as HAUL_<SECTION>_<KEY>, e.g. HAUL_SERVER_LISTEN=:9000.
@@ -394,6 +394,7 @@ func admin(args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "team name")
 	ownerEmail := fs.String("owner-email", "", "owner's email")
 	ownerPassword := fs.String("owner-password", "", "owner's password (generated if empty and the user is new)")
+	to := fs.String("to", "s3", "migrate-store: where the blocks go, s3 or local")
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -410,10 +411,15 @@ func admin(args []string, stdout, stderr io.Writer) error {
 	case "restore":
 		return adminRestore(cfg, pos, stdout, log)
 	case "migrate-store":
-		if cfg.Storage.Backend != "local" {
-			return fmt.Errorf("haul admin migrate-store moves a local store to S3: keep storage.backend = \"local\" until it has finished")
+		switch *to {
+		case "s3", "local":
+		default:
+			return fmt.Errorf("haul admin migrate-store --to s3 | --to local")
 		}
-		return migrateStore(ctx, cfg, stdout, log)
+		if cfg.Storage.Backend == *to {
+			return fmt.Errorf("haul admin migrate-store --to %s: storage.backend is %q already; keep the old backend configured until the move has finished", *to, cfg.Storage.Backend)
+		}
+		return migrateStore(ctx, cfg, *to == "s3", stdout, log)
 	}
 	app, err := open(ctx, cfg, log, openOptions{})
 	if err != nil {

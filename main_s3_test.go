@@ -120,11 +120,13 @@ func TestS3BackendEndToEnd(t *testing.T) {
 	}
 }
 
-// TestMigrateStoreToS3: a local store of more than 1,000 blocks moves to
-// S3 with haul admin migrate-store; the appliance then runs from S3 and
+// TestMigrateStoreBothWays: a local store of more than 1,000 blocks moves
+// to S3 with haul admin migrate-store; the appliance then runs from S3 and
 // every file downloads with its digest; running the command again moves
-// nothing; haul fsck finds every object sound.
-func TestMigrateStoreToS3(t *testing.T) {
+// nothing; haul fsck finds every object sound; then everything moves back
+// (--to local) and the appliance runs from its disks again, every digest
+// intact and fsck clean.
+func TestMigrateStoreBothWays(t *testing.T) {
 	s3 := s3test.Start(t)
 	data := t.TempDir()
 	local := []string{"HAUL_BOOTSTRAP_OWNER_EMAIL=owner@studio.example", "HAUL_BOOTSTRAP_OWNER_PASSWORD=owner-password-1", "HAUL_STORAGE_BLOCK_SIZE=64KiB"}
@@ -185,24 +187,47 @@ func TestMigrateStoreToS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range files {
-		u, err := c.DownloadURL(ctx, full.AccessToken, pkg.ID, f.id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := http.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := blake3.New()
-		n, _ := io.Copy(h, res.Body)
-		res.Body.Close()
-		if n != f.size || hex.EncodeToString(h.Sum(nil)) != f.digest {
-			t.Fatalf("file %s after the migration: %d bytes, digest %x, want %s", f.id, n, h.Sum(nil), f.digest)
+	checkAll := func(where string) {
+		t.Helper()
+		for _, f := range files {
+			u, err := c.DownloadURL(ctx, full.AccessToken, pkg.ID, f.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := blake3.New()
+			n, _ := io.Copy(h, res.Body)
+			res.Body.Close()
+			if n != f.size || hex.EncodeToString(h.Sum(nil)) != f.digest {
+				t.Fatalf("file %s %s: %d bytes, digest %x, want %s", f.id, where, n, h.Sum(nil), f.digest)
+			}
 		}
 	}
+	checkAll("on S3")
 	p.stop(t)
 	if out, errOut, code := runHaul(t, s3env, "fsck", "--data", data); code != 0 || !strings.Contains(out, `"missing": 0`) {
 		t.Fatalf("fsck: %d\n%s%s", code, out, errOut)
+	}
+
+	// And back to the local disks.
+	out, errOut, code = runHaul(t, s3env, "admin", "migrate-store", "--to", "local", "--data", data)
+	if code != 0 || !strings.Contains(out, "every one verified") {
+		t.Fatalf("migrate-store --to local: %d\n%s%s", code, out, errOut)
+	}
+	p = startServe(t, data, local...)
+	c = client.New(p.url)
+	if _, err := c.Login(ctx, "owner@studio.example", "owner-password-1"); err != nil {
+		t.Fatal(err)
+	}
+	if full, err = c.TeamPackage(ctx, teams[0].ID, pkg.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkAll("back on the local disks")
+	p.stop(t)
+	if out, errOut, code := runHaul(t, local, "fsck", "--data", data); code != 0 {
+		t.Fatalf("fsck of the local store: %d\n%s%s", code, out, errOut)
 	}
 }

@@ -18,13 +18,14 @@ import (
 	"haul/store/s3chunk"
 )
 
-// migrateStore copies every block of the local chunk store into the S3
-// store that [storage.s3] names, checks each one's bytes against its
-// address (the team's keyed BLAKE3) before and after, and repoints its
-// index entry; blocks already moved are skipped, so an interrupted run is
-// resumed by running it again. The server must be stopped, and started
-// with storage.backend = "s3" once the command has finished.
-func migrateStore(ctx context.Context, cfg config.Config, stdout io.Writer, log *slog.Logger) error {
+// migrateStore copies every block from one backend to the other (toS3:
+// from the local chunk store into the S3 store that [storage.s3] names;
+// else back), checks each one's bytes against its address (the team's
+// keyed BLAKE3) before and after, and repoints its index entry; blocks
+// already moved are skipped, so an interrupted run is resumed by running
+// it again. The server must be stopped, and started with the new
+// storage.backend once the command has finished.
+func migrateStore(ctx context.Context, cfg config.Config, toS3 bool, stdout io.Writer, log *slog.Logger) error {
 	s3c := cfg.Storage.S3
 	if s3c.Bucket == "" || s3c.Region == "" {
 		return fmt.Errorf("haul admin migrate-store: set [storage.s3] bucket and region (and endpoint, access_key, secret_key) in the configuration first")
@@ -58,7 +59,7 @@ func migrateStore(ctx context.Context, cfg config.Config, stdout io.Writer, log 
 	keys := map[string]core.TeamKey{}
 	err = db.View(ctx, func(tx core.Tx) error {
 		return tx.Blocks(func(team string, h core.Hash, e *core.BlockEntry) bool {
-			if s3chunk.IsObject(e) {
+			if s3chunk.IsObject(e) == toS3 {
 				done++
 				return true
 			}
@@ -85,7 +86,11 @@ func migrateStore(ctx context.Context, cfg config.Config, stdout io.Writer, log 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Moving %d blocks to bucket %s (%d already there).\n", len(todo), s3c.Bucket, done)
+	where := "to bucket " + s3c.Bucket
+	if !toS3 {
+		where = fmt.Sprintf("from bucket %s to %v", s3c.Bucket, cfg.ChunkDirs())
+	}
+	fmt.Fprintf(stdout, "Moving %d blocks %s (%d already there).\n", len(todo), where, done)
 	start := time.Now()
 	var moved, bytesMoved atomic.Int64
 	var firstErr error
@@ -98,7 +103,11 @@ func migrateStore(ctx context.Context, cfg config.Config, stdout io.Writer, log 
 			defer wg.Done()
 			var buf bytes.Buffer
 			for it := range jobs {
-				if err := migrateBlock(ctx, db, chunks, objects, keys[it.team], it.h, it.n, &buf); err != nil {
+				move := migrateBlock
+				if !toS3 {
+					move = migrateBack
+				}
+				if err := move(ctx, db, chunks, objects, keys[it.team], it.h, it.n, &buf); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -128,7 +137,11 @@ func migrateStore(ctx context.Context, cfg config.Config, stdout io.Writer, log 
 		return fmt.Errorf("%w (%d blocks moved; run the same command again to continue)", firstErr, moved.Load())
 	}
 	fmt.Fprintf(stdout, "Moved %d blocks (%s) in %s; every one verified against its address.\n", moved.Load(), humanBytes(bytesMoved.Load()), time.Since(start).Round(time.Second))
-	fmt.Fprintf(stdout, "Now set storage.backend = \"s3\" and start haul. The segment files under %v are no longer read: delete them once haul runs from S3.\n", cfg.ChunkDirs())
+	if toS3 {
+		fmt.Fprintf(stdout, "Now set storage.backend = \"s3\" and start haul. The segment files under %v are no longer read: delete them once haul runs from S3.\n", cfg.ChunkDirs())
+	} else {
+		fmt.Fprintf(stdout, "Now set storage.backend = \"local\" and start haul. The objects in bucket %s are no longer read: delete them once haul runs from its disks.\n", s3c.Bucket)
+	}
 	return nil
 }
 
@@ -165,6 +178,46 @@ func migrateBlock(ctx context.Context, db *meta.DB, chunks *chunk.Store, objects
 		e.Shards, e.Data, e.Parity = []core.ShardLoc{core.ObjectShard}, 1, 0
 		return tx.PutBlock(tk.TeamID, h, e)
 	})
+}
+
+// migrateBack moves one block from S3 to the local store: read from the
+// object store (its CRC-32 checked), its address checked, written as
+// fresh records, read back and checked, then the index entry repointed
+// (its references kept).
+func migrateBack(ctx context.Context, db *meta.DB, chunks *chunk.Store, objects *s3chunk.Store, tk core.TeamKey, h core.Hash, n int64, buf *bytes.Buffer) error {
+	blk := []core.Block{{Hash: h, Off: 0, Len: n}}
+	buf.Reset()
+	if err := objects.ReadRange(ctx, tk, blk, 0, n, buf); err != nil {
+		return fmt.Errorf("reading block %s from S3: %w", h.Short(), err)
+	}
+	if got := addressOf(tk, buf.Bytes()); got != h {
+		return fmt.Errorf("block %s reads back from S3 as %s: the object is damaged", h.Short(), got.Short())
+	}
+	e, err := chunks.PutBlock(ctx, tk.TeamID, h, buf.Bytes())
+	if err != nil {
+		return err
+	}
+	if err := db.Update(ctx, func(tx core.Tx) error {
+		cur, err := tx.Block(tk.TeamID, h)
+		if err != nil {
+			return err
+		}
+		if !s3chunk.IsObject(cur) {
+			return nil
+		}
+		e.Refs = cur.Refs
+		return tx.PutBlock(tk.TeamID, h, e)
+	}); err != nil {
+		return err
+	}
+	buf.Reset()
+	if err := chunks.ReadRange(ctx, tk, blk, 0, n, buf); err != nil {
+		return fmt.Errorf("reading block %s back from the local store: %w", h.Short(), err)
+	}
+	if got := addressOf(tk, buf.Bytes()); got != h {
+		return fmt.Errorf("block %s reads back from the local store as %s: check the disks", h.Short(), got.Short())
+	}
+	return nil
 }
 
 // addressOf is a block's address: the team's keyed BLAKE3 of its bytes.

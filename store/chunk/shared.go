@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/crc32"
 	"io"
 
 	"github.com/zeebo/blake3"
@@ -136,4 +137,67 @@ func IndexStats(ctx context.Context, meta core.Store, st *core.StorageStats) err
 		st.DedupRatio = float64(st.LogicalBytes) / float64(st.UniqueBytes)
 	}
 	return err
+}
+
+// PutBlock writes one block (its bytes, already checked against its
+// address h) as a fresh set of records in the store's current geometry,
+// synced, and returns its index entry without references: the caller
+// repoints the block's index entry to it (haul admin migrate-store, from
+// an object store back to local disks). Nothing else references the new
+// records until then, so the store must not be compacting meanwhile (the
+// server is stopped).
+func (s *Store) PutBlock(ctx context.Context, teamID string, h core.Hash, data []byte) (*core.BlockEntry, error) {
+	const op = "chunk.put"
+	k, m := s.cfg.DataShards, s.cfg.ParityShards
+	if int64(len(data)) > s.bsize {
+		return nil, core.E(op, core.Invalid, "a block of %d bytes is larger than the store's %d", len(data), s.bsize)
+	}
+	if err := s.CanFit(int64(len(data))); err != nil {
+		return nil, err
+	}
+	sl := int(shardLen(int64(len(data)), k))
+	buf := make([]byte, sl*(k+m))
+	copy(buf, data)
+	shards := make([][]byte, k+m)
+	for i := range shards {
+		shards[i] = buf[i*sl : (i+1)*sl]
+	}
+	if m > 0 {
+		enc, err := s.encoder(k, m)
+		if err != nil {
+			return nil, core.Wrap(op, err)
+		}
+		if err := enc.Encode(shards); err != nil {
+			return nil, core.Wrap(op, err)
+		}
+	}
+	e := &core.BlockEntry{Len: int64(len(data)), Data: uint8(k), Parity: uint8(m), Shards: make([]core.ShardLoc, k+m),
+		CRC: crc32.ChecksumIEEE(data), HasCRC: true}
+	rec := alignedBuf(int(recordSize(sl)))
+	touched := map[*stream]bool{}
+	for i := range k + m {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		st, err := s.stream(s.placement(i), i)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.ensureLinked(); err != nil {
+			return nil, ioError(op, st.dir, err)
+		}
+		encodeRecord(rec, &header{Shard: uint8(i), Data: uint8(k), Parity: uint8(m), ShardLen: uint32(sl), BlockLen: uint64(len(data)), Team: teamID, Hash: h}, shards[i])
+		loc, err := st.append(rec)
+		if err != nil {
+			return nil, ioError(op, st.dir, err)
+		}
+		e.Shards[i] = loc
+		touched[st] = true
+	}
+	for st := range touched {
+		if err := st.sync(); err != nil {
+			return nil, ioError(op, st.dir, err)
+		}
+	}
+	return e, nil
 }

@@ -12,13 +12,14 @@ build:
 run: build
 	./bin/haul serve --data ./data
 
-# The multi-GB tests (SIGKILL mid-upload, the zip of a package over 4 GiB;
-# //go:build !race) are too slow under the race detector: a second pass
+# The multi-GB tests (SIGKILL mid-upload, the zip of a package over 4 GiB),
+# the browser restart and the S3 end-to-end and migration tests
+# (//go:build !race) are too slow under the race detector: a second pass
 # runs them without it.
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 18m ./...
-	$(GO) test -count=1 -timeout 5m -run 'Kill|SurvivesRestart' .
+	$(GO) test -count=1 -timeout 5m -run 'Kill|SurvivesRestart|S3Backend|MigrateStore' .
 	$(GO) test -count=1 -timeout 5m -run 'Over4GiB' ./httpd/
 
 test-short:

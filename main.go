@@ -199,11 +199,15 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOpt
 		Close() error
 	}
 	if cfg.Storage.Backend == "s3" {
-		log.Info("storage.backend is s3: blocks are kept whole, one object each, without parity (the object store provides redundancy)")
+		if cfg.Storage.S3.ParityShards > 0 {
+			log.Info("storage.backend is s3: each block is kept as data and parity objects", "data_shards", cfg.Storage.DataShards, "parity_shards", cfg.Storage.S3.ParityShards)
+		} else {
+			log.Info("storage.backend is s3: blocks are kept whole, one object each, without parity (the object store provides redundancy)")
+		}
 		s3c := cfg.Storage.S3
 		app.objects, err = s3chunk.Open(ctx, s3chunk.Config{Endpoint: s3c.Endpoint, Region: s3c.Region, Bucket: s3c.Bucket, Prefix: s3c.Prefix,
 			AccessKey: s3c.AccessKey, SecretKey: s3c.SecretKey, PathStyle: s3c.PathStyle, InsecureSkipVerify: s3c.InsecureSkipVerify,
-			BlockSize: int64(cfg.Storage.BlockSize), Logger: log}, db)
+			BlockSize: int64(cfg.Storage.BlockSize), DataShards: cfg.Storage.DataShards, ParityShards: s3c.ParityShards, Logger: log}, db)
 		chunks = app.objects
 	} else {
 		app.chunks, err = chunk.Open(chunkConfig(cfg, opts.allowReplaced, log), db)

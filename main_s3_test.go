@@ -1,3 +1,5 @@
+//go:build !race
+
 package main
 
 import (
@@ -121,7 +123,8 @@ func TestS3BackendEndToEnd(t *testing.T) {
 }
 
 // TestMigrateStoreBothWays: a local store of more than 1,000 blocks moves
-// to S3 with haul admin migrate-store; the appliance then runs from S3 and
+// to S3 (4 data and 2 parity objects a block) with haul admin
+// migrate-store; the appliance then runs from S3 and
 // every file downloads with its digest; running the command again moves
 // nothing; haul fsck finds every object sound; then everything moves back
 // (--to local) and the appliance runs from its disks again, every digest
@@ -129,7 +132,8 @@ func TestS3BackendEndToEnd(t *testing.T) {
 func TestMigrateStoreBothWays(t *testing.T) {
 	s3 := s3test.Start(t)
 	data := t.TempDir()
-	local := []string{"HAUL_BOOTSTRAP_OWNER_EMAIL=owner@studio.example", "HAUL_BOOTSTRAP_OWNER_PASSWORD=owner-password-1", "HAUL_STORAGE_BLOCK_SIZE=64KiB"}
+	local := []string{"HAUL_BOOTSTRAP_OWNER_EMAIL=owner@studio.example", "HAUL_BOOTSTRAP_OWNER_PASSWORD=owner-password-1", "HAUL_STORAGE_BLOCK_SIZE=64KiB",
+		"HAUL_STORAGE_DATA_SHARDS=4", "HAUL_STORAGE_PARITY_SHARDS=1"}
 	p := startServe(t, data, local...)
 	ctx := context.Background()
 	c := client.New(p.url)
@@ -162,7 +166,8 @@ func TestMigrateStoreBothWays(t *testing.T) {
 	}
 	p.stop(t)
 
-	env := append(append(append([]string{}, local...), s3.Env("haul-migrated")...), "HAUL_STORAGE_BACKEND=local")
+	// On S3 as 4 data and 2 parity objects a block (the migration writes them).
+	env := append(append(append([]string{}, local...), s3.Env("haul-migrated")...), "HAUL_STORAGE_S3_PARITY_SHARDS=2", "HAUL_STORAGE_BACKEND=local")
 	out, errOut, code := runHaul(t, env, "admin", "migrate-store", "--data", data)
 	if code != 0 || !strings.Contains(out, "every one verified") {
 		t.Fatalf("migrate-store: %d\n%s%s", code, out, errOut)
@@ -177,7 +182,7 @@ func TestMigrateStoreBothWays(t *testing.T) {
 	}
 
 	// Run from S3: every file reads back with its digest.
-	s3env := append(append([]string{}, local...), s3.Env("haul-migrated")...)
+	s3env := append(append([]string{}, local...), append(s3.Env("haul-migrated"), "HAUL_STORAGE_S3_PARITY_SHARDS=2")...)
 	p = startServe(t, data, s3env...)
 	c = client.New(p.url)
 	if _, err := c.Login(ctx, "owner@studio.example", "owner-password-1"); err != nil {

@@ -42,7 +42,7 @@ func migrateStore(ctx context.Context, cfg config.Config, toS3 bool, stdout io.W
 	defer chunks.Close()
 	objects, err := s3chunk.Open(ctx, s3chunk.Config{Endpoint: s3c.Endpoint, Region: s3c.Region, Bucket: s3c.Bucket, Prefix: s3c.Prefix,
 		AccessKey: s3c.AccessKey, SecretKey: s3c.SecretKey, PathStyle: s3c.PathStyle, InsecureSkipVerify: s3c.InsecureSkipVerify,
-		BlockSize: chunks.BlockSize(), Logger: log}, db)
+		BlockSize: chunks.BlockSize(), DataShards: cfg.Storage.DataShards, ParityShards: s3c.ParityShards, Logger: log}, db)
 	if err != nil {
 		return err
 	}
@@ -157,14 +157,15 @@ func migrateBlock(ctx context.Context, db *meta.DB, chunks *chunk.Store, objects
 	if got := addressOf(tk, buf.Bytes()); got != h {
 		return fmt.Errorf("block %s reads back as %s from the local store: run haul fsck --repair first", h.Short(), got.Short())
 	}
-	if err := objects.PutBlock(ctx, tk.TeamID, h, buf.Bytes()); err != nil {
+	moved, err := objects.PutBlock(ctx, tk.TeamID, h, buf.Bytes())
+	if err != nil {
 		return err
 	}
-	buf.Reset()
-	if err := objects.ReadRange(ctx, tk, blk, 0, n, buf); err != nil {
+	back, err := objects.ReadBlock(ctx, tk.TeamID, h, moved)
+	if err != nil {
 		return fmt.Errorf("reading block %s back from S3: %w", h.Short(), err)
 	}
-	if got := addressOf(tk, buf.Bytes()); got != h {
+	if got := addressOf(tk, back); got != h {
 		return fmt.Errorf("block %s reads back from S3 as %s: check the object store", h.Short(), got.Short())
 	}
 	return db.Update(ctx, func(tx core.Tx) error {
@@ -175,8 +176,8 @@ func migrateBlock(ctx context.Context, db *meta.DB, chunks *chunk.Store, objects
 		if s3chunk.IsObject(e) {
 			return nil
 		}
-		e.Shards, e.Data, e.Parity = []core.ShardLoc{core.ObjectShard}, 1, 0
-		return tx.PutBlock(tk.TeamID, h, e)
+		moved.Refs = e.Refs
+		return tx.PutBlock(tk.TeamID, h, moved)
 	})
 }
 

@@ -195,6 +195,11 @@ type S3 struct {
 	// InsecureSkipVerify skips TLS certificate verification of Endpoint.
 	// Only for test servers with throwaway certificates.
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+	// ParityShards, when above 0, keeps each block as storage.data_shards
+	// data objects plus this many Reed-Solomon parity objects (for object
+	// stores without redundancy of their own); 0 (the default) keeps each
+	// block whole, one object.
+	ParityShards int `toml:"parity_shards"`
 }
 
 // Metrics is the [metrics] section.

@@ -104,6 +104,10 @@ func (c *Config) Validate() error {
 		v.addf("storage.data_dirs", "%d directories with %d+%d shards: losing one directory costs each block %d shards but parity covers %d, so no directory loss is survivable; use at least %d directories or more parity_shards",
 			n, st.DataShards, st.ParityShards, per, st.ParityShards, (st.DataShards+st.ParityShards+st.ParityShards-1)/st.ParityShards)
 	}
+	v.intRange("storage.s3.parity_shards", st.S3.ParityShards, 0, 128)
+	if st.S3.ParityShards > 0 && st.DataShards+st.S3.ParityShards > 256 {
+		v.addf("storage.s3.parity_shards", "data_shards + s3.parity_shards is %d; want at most 256", st.DataShards+st.S3.ParityShards)
+	}
 	if st.DataShards+st.ParityShards > 256 {
 		v.addf("storage.parity_shards", "data_shards + parity_shards is %d; want at most 256", st.DataShards+st.ParityShards)
 	}

@@ -34,10 +34,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/reedsolomon"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -57,6 +60,10 @@ type Config struct {
 	InsecureSkipVerify bool
 	// BlockSize is fixed when the store is created (the marker keeps it).
 	BlockSize int64
+	// ParityShards above 0 keeps each new block as DataShards data objects
+	// plus ParityShards Reed-Solomon parity objects (for object stores
+	// without redundancy of their own); 0 keeps it whole, one object.
+	DataShards, ParityShards int
 	// Depth is how many objects one ingest or read has in flight (default 4).
 	Depth  int
 	Logger *slog.Logger
@@ -71,6 +78,9 @@ type Store struct {
 	prefix string
 	log    *slog.Logger
 	bufs   sync.Pool
+	enc    reedsolomon.Encoder // nil without parity
+	// repairs counts shards rebuilt from parity and written back.
+	repairs atomic.Int64
 }
 
 type marker struct {
@@ -121,6 +131,14 @@ func Open(ctx context.Context, cfg Config, meta core.Store) (*Store, error) {
 		prefix += "/"
 	}
 	s := &Store{cfg: cfg, mc: mc, meta: meta, prefix: prefix, log: cfg.Logger}
+	if cfg.ParityShards > 0 {
+		if cfg.DataShards < 1 || cfg.DataShards+cfg.ParityShards > 256 {
+			return nil, core.E(op, core.Invalid, "%d data and %d parity shards: want 1 or more data shards and at most 256 in all", cfg.DataShards, cfg.ParityShards)
+		}
+		if s.enc, err = reedsolomon.New(cfg.DataShards, cfg.ParityShards); err != nil {
+			return nil, core.E(op, core.Invalid, "Reed-Solomon %d+%d: %v", cfg.DataShards, cfg.ParityShards, err)
+		}
+	}
 	ok, err := mc.BucketExists(ctx, cfg.Bucket)
 	if err != nil {
 		return nil, unavailable(op, "checking the bucket "+cfg.Bucket, err)
@@ -191,11 +209,69 @@ func (s *Store) key(teamID string, h core.Hash) string {
 	return s.prefix + "blocks/" + teamID + "/" + x[:2] + "/" + x
 }
 
+// shardKey is the object name of shard i of a block kept with parity.
+func (s *Store) shardKey(teamID string, h core.Hash, i int) string {
+	return s.key(teamID, h) + "." + strconv.Itoa(i)
+}
+
+// objectKeys are every object name of a block with entry e.
+func (s *Store) objectKeys(teamID string, h core.Hash, e *core.BlockEntry) []string {
+	if e.Parity == 0 && e.Data <= 1 {
+		return []string{s.key(teamID, h)}
+	}
+	keys := make([]string, int(e.Data)+int(e.Parity))
+	for i := range keys {
+		keys[i] = s.shardKey(teamID, h, i)
+	}
+	return keys
+}
+
+// writeBlock writes one block (whole, or as data and parity shards) and
+// returns its index entry, without references.
+func (s *Store) writeBlock(ctx context.Context, teamID string, h core.Hash, data []byte) (*core.BlockEntry, error) {
+	crc := crc32.ChecksumIEEE(data)
+	if s.enc == nil {
+		_, err := s.mc.PutObject(ctx, s.cfg.Bucket, s.key(teamID, h), bytes.NewReader(data), int64(len(data)),
+			minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+		if err != nil {
+			return nil, err
+		}
+		return &core.BlockEntry{Len: int64(len(data)), Data: 1, CRC: crc, HasCRC: true, Shards: []core.ShardLoc{core.ObjectShard}}, nil
+	}
+	k, m := s.cfg.DataShards, s.cfg.ParityShards
+	sl := max(1, (len(data)+k-1)/k)
+	buf := make([]byte, sl*(k+m))
+	copy(buf, data)
+	shards := make([][]byte, k+m)
+	for i := range shards {
+		shards[i] = buf[i*sl : (i+1)*sl]
+	}
+	if err := s.enc.Encode(shards); err != nil {
+		return nil, err
+	}
+	e := &core.BlockEntry{Len: int64(len(data)), Data: uint8(k), Parity: uint8(m), CRC: crc, HasCRC: true, Shards: make([]core.ShardLoc, k+m)}
+	errs := make([]error, k+m)
+	var wg sync.WaitGroup
+	for i := range shards {
+		e.Shards[i] = core.ObjectShard
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.mc.PutObject(ctx, s.cfg.Bucket, s.shardKey(teamID, h, i), bytes.NewReader(shards[i]), int64(sl),
+				minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true,
+					UserMetadata: map[string]string{"Crc32c": strconv.FormatUint(uint64(crc32.Checksum(shards[i], castagnoli)), 16)}})
+		}()
+	}
+	wg.Wait()
+	return e, errors.Join(errs...)
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // put is one block on its way to the object store.
 type put struct {
 	buf  *[]byte
 	n    int
-	key  string
 	done chan error
 }
 
@@ -261,12 +337,16 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 			s.bufs.Put(bp)
 		} else {
 			written[h] = true
-			entry = &core.BlockEntry{Len: int64(n), Data: 1, CRC: crc, HasCRC: true, Shards: []core.ShardLoc{core.ObjectShard}}
-			p := &put{buf: bp, n: n, key: s.key(team.TeamID, h), done: make(chan error, 1)}
+			// The entry is filled in by the write, which the collector
+			// waits for before Ingest returns.
+			entry = &core.BlockEntry{}
+			p := &put{buf: bp, n: n, done: make(chan error, 1)}
 			pending <- p
 			go func() {
-				_, err := s.mc.PutObject(ctx, s.cfg.Bucket, p.key, bytes.NewReader((*p.buf)[:p.n]), int64(p.n),
-					minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+				e, err := s.writeBlock(ctx, team.TeamID, h, (*p.buf)[:p.n])
+				if err == nil {
+					*entry = *e
+				}
 				p.done <- err
 			}()
 		}
@@ -385,61 +465,201 @@ func (s *Store) ReadRange(ctx context.Context, team core.TeamKey, blocks []core.
 	return err
 }
 
-// getBlock reads one whole block and checks it.
+// getBlock reads one whole block and checks it: a whole object against
+// the block's CRC-32; shards each against their own CRC-32C, missing or
+// damaged ones rebuilt from parity (and written back), the block then
+// against its CRC-32.
 func (s *Store) getBlock(ctx context.Context, team core.TeamKey, b core.Block) (*[]byte, error) {
+	var e *core.BlockEntry
+	if err := s.meta.View(ctx, func(tx core.Tx) (err error) {
+		e, err = tx.Block(team.TeamID, b.Hash)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return s.readBlock(ctx, team.TeamID, b, e)
+}
+
+// ReadBlock reads and checks one block as entry e describes it (haul
+// admin migrate-store reads a block back before repointing its entry).
+func (s *Store) ReadBlock(ctx context.Context, teamID string, h core.Hash, e *core.BlockEntry) ([]byte, error) {
+	bp, err := s.readBlock(ctx, teamID, core.Block{Hash: h, Len: e.Len}, e)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), (*bp)[:e.Len]...)
+	s.bufs.Put(bp)
+	return out, nil
+}
+
+// readBlock reads block b, kept as e says.
+func (s *Store) readBlock(ctx context.Context, teamID string, b core.Block, e *core.BlockEntry) (*[]byte, error) {
 	const op = "s3chunk.read"
 	want := b.CRC
-	if want == nil {
-		var e *core.BlockEntry
-		if err := s.meta.View(ctx, func(tx core.Tx) (err error) {
-			e, err = tx.Block(team.TeamID, b.Hash)
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		if e.HasCRC {
-			want = &e.CRC
-		}
+	if want == nil && e.HasCRC {
+		want = &e.CRC
 	}
-	obj, err := s.mc.GetObject(ctx, s.cfg.Bucket, s.key(team.TeamID, b.Hash), minio.GetObjectOptions{})
-	if err != nil {
-		return nil, unavailable(op, "reading block "+b.Hash.Short(), err)
-	}
-	defer obj.Close()
 	bp := s.bufs.Get().(*[]byte)
 	if int64(len(*bp)) < b.Len {
 		nb := make([]byte, b.Len)
 		bp = &nb
 	}
 	buf := (*bp)[:b.Len]
-	k, err := io.ReadFull(obj, buf)
-	if err == nil {
-		var extra [1]byte
-		if m, _ := obj.Read(extra[:]); m > 0 {
-			err = fmt.Errorf("the object is longer than the block's %d bytes", b.Len)
-		}
+	var err error
+	if e.Parity == 0 && e.Data <= 1 {
+		err = s.getObject(ctx, s.key(teamID, b.Hash), buf, nil)
+	} else {
+		err = s.getShards(ctx, teamID, b.Hash, e, buf)
+	}
+	if err == nil && want != nil && crc32.ChecksumIEEE(buf) != *want {
+		err = core.E(op, core.Corrupt, "block %s fails its CRC-32 in the object store", b.Hash.Short())
 	}
 	if err != nil {
 		s.bufs.Put(bp)
-		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
-			return nil, core.E(op, core.Corrupt, "block %s is missing from the object store", b.Hash.Short())
+		var damaged *damage
+		if errors.As(err, &damaged) {
+			return nil, core.E(op, core.Corrupt, "block %s %s", b.Hash.Short(), damaged.what)
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, core.E(op, core.Corrupt, "block %s is %d bytes in the object store, want %d", b.Hash.Short(), k, b.Len)
+		if core.Is(err, core.Corrupt) {
+			return nil, err
 		}
 		return nil, unavailable(op, "reading block "+b.Hash.Short(), err)
 	}
-	if want != nil && crc32.ChecksumIEEE(buf) != *want {
-		s.bufs.Put(bp)
-		return nil, core.E(op, core.Corrupt, "block %s fails its CRC-32 in the object store", b.Hash.Short())
-	}
 	return bp, nil
+}
+
+// damage is an object that is missing, of the wrong length or fails its
+// checksum (as opposed to an object store that cannot be reached).
+type damage struct{ what string }
+
+func (d *damage) Error() string { return d.what }
+
+// getObject reads an object of exactly len(dst) bytes into dst; with
+// crc, it also checks its CRC-32C against the object's Crc32c metadata.
+func (s *Store) getObject(ctx context.Context, key string, dst []byte, crc *crc32.Table) error {
+	obj, err := s.mc.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	k, err := io.ReadFull(obj, dst)
+	if err == nil {
+		var extra [1]byte
+		if m, _ := obj.Read(extra[:]); m > 0 {
+			return &damage{fmt.Sprintf("is longer than its %d bytes in the object store", len(dst))}
+		}
+	}
+	switch {
+	case err != nil && minio.ToErrorResponse(err).Code == "NoSuchKey":
+		return &damage{"is missing from the object store"}
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return &damage{fmt.Sprintf("is %d bytes in the object store, want %d", k, len(dst))}
+	case err != nil:
+		return err
+	}
+	if crc != nil {
+		st, err := obj.Stat()
+		if err != nil {
+			return err
+		}
+		var sum string
+		for key, v := range st.UserMetadata {
+			if strings.EqualFold(key, "crc32c") || strings.EqualFold(key, "x-amz-meta-crc32c") {
+				sum = v
+			}
+		}
+		if sum != strconv.FormatUint(uint64(crc32.Checksum(dst, crc)), 16) {
+			return &damage{"has a shard that fails its CRC-32C in the object store"}
+		}
+	}
+	return nil
+}
+
+// getShards reads a block kept as shards into dst: the data shards, and
+// when one is missing or damaged the parity shards too, rebuilding the
+// block and writing the rebuilt shards back.
+func (s *Store) getShards(ctx context.Context, teamID string, h core.Hash, e *core.BlockEntry, dst []byte) error {
+	k, m := int(e.Data), int(e.Parity)
+	sl := max(1, (int(e.Len)+k-1)/k)
+	shards := make([][]byte, k+m)
+	errs := make([]error, k+m)
+	fetch := func(from, to int) {
+		var wg sync.WaitGroup
+		for i := from; i < to; i++ {
+			shards[i] = make([]byte, sl)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.getObject(ctx, s.shardKey(teamID, h, i), shards[i], castagnoli)
+			}()
+		}
+		wg.Wait()
+	}
+	bad := func(to int) ([]int, error) {
+		var out []int
+		for i, err := range errs[:to] {
+			var d *damage
+			switch {
+			case err == nil:
+			case errors.As(err, &d):
+				out = append(out, i)
+			default:
+				return nil, err // the store is unreachable: not damage
+			}
+		}
+		return out, nil
+	}
+	fetch(0, k)
+	missing, err := bad(k)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		enc := s.enc
+		if enc == nil || int(e.Data) != s.cfg.DataShards || int(e.Parity) != s.cfg.ParityShards {
+			if enc, err = reedsolomon.New(k, m); err != nil {
+				return err
+			}
+		}
+		fetch(k, k+m)
+		if missing, err = bad(k + m); err != nil {
+			return err
+		}
+		if len(missing) > m {
+			return &damage{fmt.Sprintf("has %d damaged or missing shards of %d, more than its %d parity shards can rebuild", len(missing), k+m, m)}
+		}
+		for _, i := range missing {
+			shards[i] = nil
+		}
+		if err := enc.Reconstruct(shards); err != nil {
+			return &damage{"cannot be rebuilt from parity: " + err.Error()}
+		}
+		// Write the rebuilt shards back (best effort: the next read
+		// rebuilds again if this fails).
+		for _, i := range missing {
+			_, perr := s.mc.PutObject(ctx, s.cfg.Bucket, s.shardKey(teamID, h, i), bytes.NewReader(shards[i]), int64(sl),
+				minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true,
+					UserMetadata: map[string]string{"Crc32c": strconv.FormatUint(uint64(crc32.Checksum(shards[i], castagnoli)), 16)}})
+			if perr != nil {
+				s.log.Warn("S3: writing back a rebuilt shard", "block", h.Short(), "shard", i, "err", perr)
+			} else {
+				s.repairs.Add(1)
+			}
+		}
+	}
+	for i := 0; i < k && i*sl < len(dst); i++ {
+		copy(dst[i*sl:], shards[i])
+	}
+	return nil
 }
 
 // Stats implements core.ChunkStore: the index's figures, and the bytes the
 // objects take (a listing of the bucket).
 func (s *Store) Stats(ctx context.Context) (core.StorageStats, error) {
-	st := core.StorageStats{BlockSize: s.bsize, DataShards: 1, ParityShards: 0, DataDirs: 0}
+	st := core.StorageStats{BlockSize: s.bsize, DataShards: 1, ParityShards: 0, Repairs: s.repairs.Load()}
+	if s.enc != nil {
+		st.DataShards, st.ParityShards = s.cfg.DataShards, s.cfg.ParityShards
+	}
 	for obj := range s.mc.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.prefix + "blocks/", Recursive: true}) {
 		if obj.Err != nil {
 			return st, unavailable("s3chunk.stats", "listing the bucket", obj.Err)
@@ -459,12 +679,13 @@ func (s *Store) Sweep(ctx context.Context, grace time.Duration) (int, error) {
 	type dead struct {
 		team string
 		h    core.Hash
+		e    core.BlockEntry
 	}
 	var zero []dead
 	if err := s.meta.View(ctx, func(tx core.Tx) error {
 		return tx.Blocks(func(team string, h core.Hash, e *core.BlockEntry) bool {
 			if e.Refs <= 0 {
-				zero = append(zero, dead{team, h})
+				zero = append(zero, dead{team, h, *e})
 			}
 			return true
 		})
@@ -487,10 +708,12 @@ func (s *Store) Sweep(ctx context.Context, grace time.Duration) (int, error) {
 			return deleted, err
 		}
 		if gone {
-			if err := s.mc.RemoveObject(ctx, s.cfg.Bucket, s.key(d.team, d.h), minio.RemoveObjectOptions{}); err != nil {
-				return deleted, unavailable(op, "deleting block "+d.h.Short(), err)
+			for _, key := range s.objectKeys(d.team, d.h, &d.e) {
+				if err := s.mc.RemoveObject(ctx, s.cfg.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
+					return deleted, unavailable(op, "deleting block "+d.h.Short(), err)
+				}
+				deleted++
 			}
-			deleted++
 		}
 	}
 	// Objects no index entry names, old enough not to belong to an ingest
@@ -532,6 +755,9 @@ func (s *Store) parseKey(key string) (string, core.Hash, bool) {
 	}
 	parts := strings.Split(rest, "/")
 	var h core.Hash
+	if len(parts) == 3 {
+		parts[2], _, _ = strings.Cut(parts[2], ".") // a shard's object: <address>.<i>
+	}
 	if len(parts) != 3 || len(parts[2]) != 64 {
 		return "", core.Hash{}, false
 	}
@@ -585,7 +811,9 @@ func (s *Store) Fsck(ctx context.Context) (FsckReport, error) {
 	if err := s.meta.View(ctx, func(tx core.Tx) error {
 		return tx.Blocks(func(team string, h core.Hash, e *core.BlockEntry) bool {
 			all = append(all, ent{team, h, *e})
-			known[s.key(team, h)] = true
+			for _, key := range s.objectKeys(team, h, e) {
+				known[key] = true
+			}
 			return true
 		})
 	}); err != nil {
@@ -599,7 +827,7 @@ func (s *Store) Fsck(ctx context.Context) (FsckReport, error) {
 		if x.e.HasCRC {
 			b.CRC = &crc
 		}
-		bp, err := s.getBlock(ctx, core.TeamKey{TeamID: x.team}, b)
+		bp, err := s.readBlock(ctx, x.team, b, &x.e)
 		switch {
 		case err == nil:
 			s.bufs.Put(bp)
@@ -624,19 +852,24 @@ func (s *Store) Fsck(ctx context.Context) (FsckReport, error) {
 	return rep, nil
 }
 
-// PutBlock writes one block's bytes as its object (haul admin
-// migrate-store); the caller has checked them against the address and
-// repoints the index entry afterwards.
-func (s *Store) PutBlock(ctx context.Context, teamID string, h core.Hash, data []byte) error {
-	_, err := s.mc.PutObject(ctx, s.cfg.Bucket, s.key(teamID, h), bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+// PutBlock writes one block's bytes (haul admin migrate-store) in the
+// store's geometry and returns its index entry, without references; the
+// caller has checked the bytes against the address and repoints the
+// block's entry afterwards.
+func (s *Store) PutBlock(ctx context.Context, teamID string, h core.Hash, data []byte) (*core.BlockEntry, error) {
+	e, err := s.writeBlock(ctx, teamID, h, data)
 	if err != nil {
-		return unavailable("s3chunk.put", "writing block "+h.Short(), err)
+		return nil, unavailable("s3chunk.put", "writing block "+h.Short(), err)
 	}
-	return nil
+	return e, nil
 }
 
 // IsObject says whether an index entry is a block kept in an object store.
 func IsObject(e *core.BlockEntry) bool {
-	return len(e.Shards) == 1 && e.Shards[0] == core.ObjectShard
+	for _, l := range e.Shards {
+		if l != core.ObjectShard {
+			return false
+		}
+	}
+	return len(e.Shards) > 0
 }

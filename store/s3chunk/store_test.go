@@ -16,8 +16,9 @@ import (
 	"haul/store/s3chunk/s3test"
 )
 
-// open starts a fresh store (its own bucket) over a real S3 server.
-func open(t *testing.T, srv *s3test.Server, bucket string) (*s3chunk.Store, *meta.DB) {
+// open starts a fresh store (its own bucket) over a real S3 server; geo,
+// when given, is its data and parity shards.
+func open(t *testing.T, srv *s3test.Server, bucket string, geo ...int) (*s3chunk.Store, *meta.DB) {
 	t.Helper()
 	db, err := meta.Open(t.TempDir(), nil)
 	if err != nil {
@@ -25,11 +26,79 @@ func open(t *testing.T, srv *s3test.Server, bucket string) (*s3chunk.Store, *met
 	}
 	t.Cleanup(func() { db.Close() })
 	s, err := s3chunk.Open(context.Background(), s3chunk.Config{Endpoint: srv.Endpoint, Region: "us-east-1", Bucket: bucket, Prefix: "haul",
-		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PathStyle: true, BlockSize: 64 << 10}, db)
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PathStyle: true, BlockSize: 64 << 10, DataShards: geoAt(geo, 0), ParityShards: geoAt(geo, 1)}, db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, db
+}
+
+func geoAt(g []int, i int) int {
+	if i < len(g) {
+		return g[i]
+	}
+	return 0
+}
+
+// TestConformanceParity: the suite again with blocks kept as 4 data and 2
+// parity objects.
+func TestConformanceParity(t *testing.T) {
+	srv := s3test.Start(t)
+	n := 0
+	chunktest.Run(t, func(t *testing.T) chunktest.Env {
+		n++
+		s, db := open(t, srv, fmt.Sprintf("parity-%d-%s", n, strings.ToLower(core.NewID()[20:])), 4, 2)
+		return chunktest.Env{Store: s, Meta: db, BlockSize: s.BlockSize()}
+	})
+}
+
+// TestParityRebuilds: with 4+2 parity, a block with one shard object
+// deleted and another damaged reads back right (rebuilt, and the shards
+// written back: fsck then finds nothing wrong); three bad shards are more
+// than parity covers: Corrupt.
+func TestParityRebuilds(t *testing.T) {
+	srv := s3test.Start(t)
+	s, db := open(t, srv, "rebuild-"+strings.ToLower(core.NewID()[20:]), 4, 2)
+	ctx := context.Background()
+	team := chunktest.Team("A")
+	env := chunktest.Env{Store: s, Meta: db, BlockSize: s.BlockSize()}
+	data := chunktest.Data(9, int(s.BlockSize()))
+	blocks := chunktest.Put(t, env, team, data, len(data))
+	shardFiles := func() []string {
+		var out []string
+		filepath.WalkDir(srv.Dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.Contains(p, "blocks") {
+				out = append(out, p)
+			}
+			return nil
+		})
+		return out
+	}
+	files := shardFiles()
+	if len(files) != 6 {
+		t.Fatalf("%d shard objects, want 6", len(files))
+	}
+	os.Remove(files[1])
+	b, _ := os.ReadFile(files[4])
+	b[3] ^= 0x40
+	os.WriteFile(files[4], b, 0o644)
+	if got := chunktest.Get(t, env, team, blocks, 0, int64(len(data))); !bytes.Equal(got, data) {
+		t.Fatal("the block reads back wrong with a shard missing and one damaged")
+	}
+	if st, _ := s.Stats(ctx); st.Repairs != 2 || st.DataShards != 4 || st.ParityShards != 2 {
+		t.Fatalf("stats after the rebuild: %+v", st)
+	}
+	if rep, err := s.Fsck(ctx); err != nil || rep.Missing+rep.Damaged != 0 {
+		t.Fatalf("fsck after the write-back: %+v %v", rep, err)
+	}
+	files = shardFiles()
+	for _, i := range []int{0, 2, 5} {
+		os.Remove(files[i])
+	}
+	var buf bytes.Buffer
+	if err := s.ReadRange(ctx, team, blocks, 0, int64(len(data)), &buf); !core.Is(err, core.Corrupt) {
+		t.Fatalf("three shards gone of 4+2: %v, want Corrupt", err)
+	}
 }
 
 // TestConformance: the chunk store's conformance suite against versitygw.

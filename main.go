@@ -658,13 +658,16 @@ func fsck(args []string, stdout, stderr io.Writer) error {
 	}
 	defer app.close()
 	if app.objects != nil {
-		rep, err := app.objects.Fsck(ctx)
+		rep, err := app.objects.Fsck(ctx, *repair)
 		if err != nil {
 			return err
 		}
 		printJSON(stdout, "fsck (S3)", rep)
 		if rep.Missing+rep.Damaged > 0 {
 			return fmt.Errorf("%d blocks missing and %d damaged in the object store: the files holding them must be sent again", rep.Missing, rep.Damaged)
+		}
+		if rep.Degraded > 0 && !*repair {
+			return fmt.Errorf("%d parity shards are missing or damaged: run haul fsck --repair to write them anew", rep.Degraded)
 		}
 		return nil
 	}

@@ -23,7 +23,9 @@ import (
 // with 4 connections; the S3 server is killed mid-upload and started
 // again, the parts in flight fail with a retryable error and the client's
 // retries finish the upload; the file downloads through a link with its
-// digest; a portal delivers too; haul fsck checks every object.
+// digest; a portal delivers too; haul fsck checks every object; then the
+// appliance, which began on S3, moves onto local disks and still serves
+// the file.
 func TestS3BackendEndToEnd(t *testing.T) {
 	s3 := s3test.Start(t)
 	data := t.TempDir()
@@ -119,6 +121,32 @@ func TestS3BackendEndToEnd(t *testing.T) {
 	out, errOut, code := runHaul(t, env, "fsck", "--data", data)
 	if code != 0 || !strings.Contains(out, `"missing": 0`) || !strings.Contains(out, `"damaged": 0`) {
 		t.Fatalf("haul fsck over S3: %d\n%s%s", code, out, errOut)
+	}
+
+	// An appliance that began on S3 moves onto local disks (it has no
+	// chunk directory yet, only the metadata snapshots beside it).
+	out, errOut, code = runHaul(t, env, "admin", "migrate-store", "--to", "local", "--data", data)
+	if code != 0 || !strings.Contains(out, "every one verified") {
+		t.Fatalf("migrate-store --to local: %d\n%s%s", code, out, errOut)
+	}
+	p = startServe(t, data, append(env, "HAUL_STORAGE_BACKEND=local")...)
+	c = client.New(p.url)
+	opened, err = c.OpenLink(ctx, linkID, l.DownloadSecret, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = c.DownloadURL(ctx, opened.PackageToken, opened.PackageID, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, err = http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = blake3.New()
+	n, _ = io.Copy(h, res.Body)
+	res.Body.Close()
+	if n != size || hex.EncodeToString(h.Sum(nil)) != f.Digest {
+		t.Fatalf("download from the local disks after the move: %d bytes, digest %x", n, h.Sum(nil))
 	}
 }
 

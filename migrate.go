@@ -198,7 +198,12 @@ func migrateBack(ctx context.Context, db *meta.DB, chunks *chunk.Store, objects 
 	if err != nil {
 		return err
 	}
-	if err := db.Update(ctx, func(tx core.Tx) error {
+	// The fresh records are read back and checked against the address
+	// before the index names them.
+	if _, err := chunks.CheckBlock(tk, h, e); err != nil {
+		return fmt.Errorf("reading block %s back from the local store: %w (check the disks, then run the same command again)", h.Short(), err)
+	}
+	return db.Update(ctx, func(tx core.Tx) error {
 		cur, err := tx.Block(tk.TeamID, h)
 		if err != nil {
 			return err
@@ -208,17 +213,7 @@ func migrateBack(ctx context.Context, db *meta.DB, chunks *chunk.Store, objects 
 		}
 		e.Refs = cur.Refs
 		return tx.PutBlock(tk.TeamID, h, e)
-	}); err != nil {
-		return err
-	}
-	buf.Reset()
-	if err := chunks.ReadRange(ctx, tk, blk, 0, n, buf); err != nil {
-		return fmt.Errorf("reading block %s back from the local store: %w", h.Short(), err)
-	}
-	if got := addressOf(tk, buf.Bytes()); got != h {
-		return fmt.Errorf("block %s reads back from the local store as %s: check the disks", h.Short(), got.Short())
-	}
-	return nil
+	})
 }
 
 // addressOf is a block's address: the team's keyed BLAKE3 of its bytes.

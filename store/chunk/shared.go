@@ -201,3 +201,17 @@ func (s *Store) PutBlock(ctx context.Context, teamID string, h core.Hash, data [
 	}
 	return e, nil
 }
+
+// CheckBlock reads every shard of a block as entry e places it (not the
+// index's entry: haul admin migrate-store checks fresh records before it
+// repoints the index to them), rebuilds what parity covers, and checks the
+// block against its address; it returns the block's bytes.
+func (s *Store) CheckBlock(team core.TeamKey, h core.Hash, e *core.BlockEntry) ([]byte, error) {
+	r := &reader{files: map[string]File{}}
+	defer r.closeFiles()
+	c, _, err := s.verifyBlock(r, team.TeamID, h, e, &team)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), c.data...), nil
+}

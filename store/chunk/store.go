@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -169,6 +170,9 @@ func (s *Store) loadMarkers() error {
 			if err != nil {
 				return ioError(op, d, err)
 			}
+			// The metadata snapshots haul keeps beside the chunks do not
+			// make a directory a chunk directory.
+			ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return e.Name() == metaSnapshotDir })
 			if len(ents) > 0 {
 				return core.E(op, core.Invalid, "data directory %s is not empty and has no %s marker: it is not a haul chunk directory", d, markerName)
 			}
@@ -274,10 +278,24 @@ func readFile(fsys FS, name string) ([]byte, error) {
 	return b[:n], nil
 }
 
+// metaSnapshotDir is where the metadata store keeps its snapshots in each
+// chunk directory (store/meta.SnapshotDir).
+const metaSnapshotDir = "meta-snapshots"
+
+// anyBlock reports whether the index lists a block of this store (blocks
+// kept in an object store, core.ObjectShard, are not).
 func (s *Store) anyBlock() (bool, error) {
 	found := false
 	err := s.meta.View(context.Background(), func(tx core.Tx) error {
-		return tx.Blocks(func(string, core.Hash, *core.BlockEntry) bool { found = true; return false })
+		return tx.Blocks(func(_ string, _ core.Hash, e *core.BlockEntry) bool {
+			for _, l := range e.Shards {
+				if l != core.ObjectShard {
+					found = true
+					return false
+				}
+			}
+			return true
+		})
 	})
 	return found, err
 }

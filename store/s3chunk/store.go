@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,65 @@ type Store struct {
 	enc    reedsolomon.Encoder // nil without parity
 	// repairs counts shards rebuilt from parity and written back.
 	repairs atomic.Int64
+
+	// Sweep and ingest, in one process: gen counts the sweep's deletions;
+	// deleted holds, per block (team/address), the gen at which its
+	// objects were last deleted; pending, per entry an ingest wrote, the
+	// block and the gen when that ingest began. Commit refuses (Conflict:
+	// send the part again) a written block whose objects a sweep deleted
+	// after its ingest began. active holds the start of every ingest in
+	// flight, so the orphan pass never takes their objects.
+	mu      sync.Mutex
+	gen     uint64
+	deleted map[string]uint64
+	pending map[*core.BlockEntry]pendingWrite
+	active  map[uint64]time.Time
+	nextID  uint64
+}
+
+type pendingWrite struct {
+	block string // team/address
+	gen   uint64
+	at    time.Time
+}
+
+func blockName(teamID string, h core.Hash) string { return teamID + "/" + hex.EncodeToString(h[:]) }
+
+// beginIngest records an ingest in flight; it returns its id and the
+// sweep generation it began at.
+func (s *Store) beginIngest() (uint64, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	s.active[s.nextID] = time.Now()
+	return s.nextID, s.gen
+}
+
+func (s *Store) endIngest(id uint64) {
+	s.mu.Lock()
+	delete(s.active, id)
+	s.mu.Unlock()
+}
+
+// swept records that a block's objects were deleted.
+func (s *Store) swept(name string) {
+	s.mu.Lock()
+	s.gen++
+	s.deleted[name] = s.gen
+	s.mu.Unlock()
+}
+
+// reclaimed says whether a sweep deleted the objects of the block an
+// ingest wrote (entry e) after that ingest began.
+func (s *Store) reclaimed(e *core.BlockEntry) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[e]
+	if !ok {
+		return false
+	}
+	delete(s.pending, e)
+	return s.deleted[p.block] > p.gen
 }
 
 type marker struct {
@@ -130,7 +190,8 @@ func Open(ctx context.Context, cfg Config, meta core.Store) (*Store, error) {
 	if prefix != "" {
 		prefix += "/"
 	}
-	s := &Store{cfg: cfg, mc: mc, meta: meta, prefix: prefix, log: cfg.Logger}
+	s := &Store{cfg: cfg, mc: mc, meta: meta, prefix: prefix, log: cfg.Logger,
+		deleted: map[string]uint64{}, pending: map[*core.BlockEntry]pendingWrite{}, active: map[uint64]time.Time{}}
 	if cfg.ParityShards > 0 {
 		if cfg.DataShards < 1 || cfg.DataShards+cfg.ParityShards > 256 {
 			return nil, core.E(op, core.Invalid, "%d data and %d parity shards: want 1 or more data shards and at most 256 in all", cfg.DataShards, cfg.ParityShards)
@@ -281,6 +342,12 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 	if off < 0 {
 		return nil, core.E(op, core.Invalid, "negative offset")
 	}
+	id, gen0 := s.beginIngest()
+	defer s.endIngest(id)
+	// The first failed write stops the ingest: nothing more is read.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var failed atomic.Bool
 	res := &core.Ingested{}
 	hasher := chunk.KeyedHasher(team)
 	var cvh chunk.CVHasher
@@ -293,6 +360,8 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 		for p := range pending {
 			if e := <-p.done; e != nil && err == nil {
 				err = e
+				failed.Store(true)
+				cancel()
 			}
 			s.bufs.Put(p.buf)
 		}
@@ -300,7 +369,7 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 	}()
 	pos := off
 	var rerr error
-	for {
+	for !failed.Load() {
 		bp := s.bufs.Get().(*[]byte)
 		want := int(s.bsize - pos%s.bsize)
 		n, err := io.ReadFull(r, (*bp)[:want])
@@ -340,6 +409,9 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 			// The entry is filled in by the write, which the collector
 			// waits for before Ingest returns.
 			entry = &core.BlockEntry{}
+			s.mu.Lock()
+			s.pending[entry] = pendingWrite{block: blockName(team.TeamID, h), gen: gen0, at: time.Now()}
+			s.mu.Unlock()
 			p := &put{buf: bp, n: n, done: make(chan error, 1)}
 			pending <- p
 			go func() {
@@ -373,7 +445,7 @@ func (s *Store) Ingest(ctx context.Context, team core.TeamKey, off int64, r io.R
 
 // Commit implements core.ChunkStore.
 func (s *Store) Commit(tx core.Tx, team core.TeamKey, in *core.Ingested) error {
-	return chunk.CommitBlocks(tx, team, in, nil)
+	return chunk.CommitBlocks(tx, team, in, s.reclaimed)
 }
 
 // Release implements core.ChunkStore.
@@ -475,6 +547,9 @@ func (s *Store) getBlock(ctx context.Context, team core.TeamKey, b core.Block) (
 		e, err = tx.Block(team.TeamID, b.Hash)
 		return err
 	}); err != nil {
+		if core.Is(err, core.NotFound) {
+			return nil, core.E("s3chunk.read", core.Corrupt, "block %s of the file is not in the block index", b.Hash.Short())
+		}
 		return nil, err
 	}
 	return s.readBlock(ctx, team.TeamID, b, e)
@@ -553,6 +628,11 @@ func (s *Store) getObject(ctx context.Context, key string, dst []byte, crc *crc3
 	case err != nil && minio.ToErrorResponse(err).Code == "NoSuchKey":
 		return &damage{"is missing from the object store"}
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		// Short: the object itself, or a connection cut mid-body (the
+		// object's size says which).
+		if st, serr := obj.Stat(); serr == nil && st.Size == int64(len(dst)) {
+			return err
+		}
 		return &damage{fmt.Sprintf("is %d bytes in the object store, want %d", k, len(dst))}
 	case err != nil:
 		return err
@@ -714,11 +794,26 @@ func (s *Store) Sweep(ctx context.Context, grace time.Duration) (int, error) {
 				}
 				deleted++
 			}
+			s.swept(blockName(d.team, d.h))
 		}
 	}
 	// Objects no index entry names, old enough not to belong to an ingest
 	// still waiting for its commit.
+	// Not the objects of an ingest still running (it may take longer than
+	// grace for a huge part), nor of one that ended within grace.
 	cutoff := time.Now().Add(-grace)
+	s.mu.Lock()
+	for _, at := range s.active {
+		if at.Before(cutoff) {
+			cutoff = at
+		}
+	}
+	for e, p := range s.pending { // writes never committed: forgotten after a day
+		if time.Since(p.at) > 24*time.Hour {
+			delete(s.pending, e)
+		}
+	}
+	s.mu.Unlock()
 	for obj := range s.mc.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.prefix + "blocks/", Recursive: true}) {
 		if obj.Err != nil {
 			return deleted, unavailable(op, "listing the bucket", obj.Err)
@@ -730,10 +825,20 @@ func (s *Store) Sweep(ctx context.Context, grace time.Duration) (int, error) {
 		if !ok {
 			continue
 		}
+		// Known only as one of its block's objects in the block's
+		// geometry: anything else (an ingest never committed, shards of
+		// another geometry) is garbage.
 		var known bool
-		if err := s.meta.View(ctx, func(tx core.Tx) (err error) {
-			known, err = tx.HasBlock(team, h)
-			return err
+		if err := s.meta.View(ctx, func(tx core.Tx) error {
+			e, err := tx.Block(team, h)
+			if core.Is(err, core.NotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			known = slices.Contains(s.objectKeys(team, h, e), obj.Key)
+			return nil
 		}); err != nil {
 			return deleted, err
 		}
@@ -741,6 +846,7 @@ func (s *Store) Sweep(ctx context.Context, grace time.Duration) (int, error) {
 			if err := s.mc.RemoveObject(ctx, s.cfg.Bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
 				return deleted, unavailable(op, "deleting an unreferenced object", err)
 			}
+			s.swept(blockName(team, h))
 			deleted++
 		}
 	}
@@ -789,17 +895,22 @@ func (s *Store) RunSweep(ctx context.Context, every, grace time.Duration) {
 type FsckReport struct {
 	Blocks   int      `json:"blocks"`
 	Bytes    int64    `json:"bytes"`
-	Missing  int      `json:"missing"` // indexed blocks without their object
-	Damaged  int      `json:"damaged"` // objects of the wrong length or CRC-32
-	Orphans  int      `json:"orphans"` // objects no index entry names (Sweep deletes them)
+	Missing  int      `json:"missing"`  // indexed blocks without their object
+	Damaged  int      `json:"damaged"`  // objects of the wrong length or CRC-32
+	Orphans  int      `json:"orphans"`  // objects no index entry names (Sweep deletes them)
+	Degraded int      `json:"degraded"` // parity shards missing or damaged (the data still reads)
+	Repaired int      `json:"repaired"` // blocks whose parity shards were written anew (repair)
 	Problems []string `json:"problems,omitempty"`
 }
 
-// Fsck reads every indexed block's object and checks its length and
-// CRC-32, and lists the objects the index does not know. The object store
-// keeps its own redundancy: nothing here can be rebuilt, so a damaged
-// block is reported with the files that need it sent again.
-func (s *Store) Fsck(ctx context.Context) (FsckReport, error) {
+// Fsck reads every indexed block's objects and checks their lengths and
+// checksums (a block's CRC-32; each shard's CRC-32C, parity shards
+// included), and counts the objects the index does not know. A block
+// whose data shards are damaged is rebuilt from parity as it is read (and
+// written back); with repair, a block whose parity shards are damaged
+// gets them written anew. Whole-object blocks rely on the object store's
+// redundancy: a damaged one is reported (its files must be sent again).
+func (s *Store) Fsck(ctx context.Context, repair bool) (FsckReport, error) {
 	var rep FsckReport
 	type ent struct {
 		team string
@@ -827,7 +938,33 @@ func (s *Store) Fsck(ctx context.Context) (FsckReport, error) {
 		if x.e.HasCRC {
 			b.CRC = &crc
 		}
+		degradedBefore := rep.Degraded
 		bp, err := s.readBlock(ctx, x.team, b, &x.e)
+		if err == nil && x.e.Parity > 0 {
+			// Every parity shard too: a lost one is found before a data
+			// shard also fails.
+			sl := max(1, (int(x.e.Len)+int(x.e.Data)-1)/int(x.e.Data))
+			shard := make([]byte, sl)
+			for i := int(x.e.Data); i < int(x.e.Data)+int(x.e.Parity) && err == nil; i++ {
+				if serr := s.getObject(ctx, s.shardKey(x.team, x.h, i), shard, castagnoli); serr != nil {
+					var d *damage
+					if !errors.As(serr, &d) {
+						err = serr
+					} else {
+						rep.Degraded++
+						rep.Problems = append(rep.Problems, fmt.Sprintf("block %s: parity shard %d %s", x.h.Short(), i, d.what))
+					}
+				}
+			}
+		}
+		if err == nil && repair && rep.Degraded > degradedBefore && s.enc != nil &&
+			int(x.e.Data) == s.cfg.DataShards && int(x.e.Parity) == s.cfg.ParityShards {
+			if _, werr := s.writeBlock(ctx, x.team, x.h, (*bp)[:x.e.Len]); werr != nil {
+				err = werr
+			} else {
+				rep.Repaired++
+			}
+		}
 		switch {
 		case err == nil:
 			s.bufs.Put(bp)

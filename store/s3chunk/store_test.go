@@ -88,7 +88,7 @@ func TestParityRebuilds(t *testing.T) {
 	if st, _ := s.Stats(ctx); st.Repairs != 2 || st.DataShards != 4 || st.ParityShards != 2 {
 		t.Fatalf("stats after the rebuild: %+v", st)
 	}
-	if rep, err := s.Fsck(ctx); err != nil || rep.Missing+rep.Damaged != 0 {
+	if rep, err := s.Fsck(ctx, false); err != nil || rep.Missing+rep.Damaged != 0 {
 		t.Fatalf("fsck after the write-back: %+v %v", rep, err)
 	}
 	files = shardFiles()
@@ -173,7 +173,7 @@ func TestSweepAndFsck(t *testing.T) {
 	if got := chunktest.Get(t, env, team, kept, 0, int64(3*bs)); !bytes.Equal(got, chunktest.Data(1, 3*bs)) {
 		t.Fatal("the kept file reads back wrong after the sweep")
 	}
-	rep, err := s.Fsck(ctx)
+	rep, err := s.Fsck(ctx, false)
 	if err != nil || rep.Blocks != 3 || rep.Missing+rep.Damaged+rep.Orphans != 0 {
 		t.Fatalf("fsck of a sound store: %+v %v", rep, err)
 	}
@@ -192,8 +192,69 @@ func TestSweepAndFsck(t *testing.T) {
 	b[10] ^= 0xff
 	os.WriteFile(paths[0], b, 0o644)
 	os.Remove(paths[1])
-	rep, err = s.Fsck(ctx)
+	rep, err = s.Fsck(ctx, false)
 	if err != nil || rep.Damaged != 1 || rep.Missing != 1 {
 		t.Fatalf("fsck after damage: %+v %v", rep, err)
+	}
+}
+
+// TestSweepRacesIngest: an ingest whose objects the orphan pass deletes
+// before the part is committed (a part slower than the grace period, or a
+// resumed one) is refused at commit (Conflict: send the part again), never
+// committed over missing objects; an ingest still running keeps its
+// objects.
+func TestSweepRacesIngest(t *testing.T) {
+	srv := s3test.Start(t)
+	s, db := open(t, srv, "race-"+strings.ToLower(core.NewID()[20:]))
+	ctx := context.Background()
+	team := chunktest.Team("A")
+	data := chunktest.Data(4, 3*int(s.BlockSize()))
+	in, err := s.Ingest(ctx, team, 0, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Sweep(ctx, 0); err != nil || n != 3 {
+		t.Fatalf("sweep took %d objects (%v), want the 3 uncommitted", n, err)
+	}
+	err = db.Update(ctx, func(tx core.Tx) error { return s.Commit(tx, team, in) })
+	if !core.Is(err, core.Conflict) {
+		t.Fatalf("commit after its objects were swept: %v, want Conflict", err)
+	}
+	// Sent again, it commits and reads back.
+	env := chunktest.Env{Store: s, Meta: db, BlockSize: s.BlockSize()}
+	blocks := chunktest.Put(t, env, team, data, len(data))
+	if got := chunktest.Get(t, env, team, blocks, 0, int64(len(data))); !bytes.Equal(got, data) {
+		t.Fatal("the part sent again reads back wrong")
+	}
+}
+
+// TestFsckRepairsParity: a lost parity shard is reported (degraded), and
+// written anew with repair.
+func TestFsckRepairsParity(t *testing.T) {
+	srv := s3test.Start(t)
+	s, db := open(t, srv, "fsckparity-"+strings.ToLower(core.NewID()[20:]), 4, 2)
+	ctx := context.Background()
+	team := chunktest.Team("A")
+	env := chunktest.Env{Store: s, Meta: db, BlockSize: s.BlockSize()}
+	chunktest.Put(t, env, team, chunktest.Data(6, int(s.BlockSize())), int(s.BlockSize()))
+	var files []string
+	filepath.WalkDir(srv.Dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".5") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 1 {
+		t.Fatalf("parity shard files: %v", files)
+	}
+	os.Remove(files[0])
+	if rep, err := s.Fsck(ctx, false); err != nil || rep.Degraded != 1 || rep.Damaged+rep.Missing != 0 {
+		t.Fatalf("fsck with a parity shard gone: %+v %v", rep, err)
+	}
+	if rep, err := s.Fsck(ctx, true); err != nil || rep.Repaired != 1 {
+		t.Fatalf("fsck --repair: %+v %v", rep, err)
+	}
+	if rep, err := s.Fsck(ctx, false); err != nil || rep.Degraded != 0 {
+		t.Fatalf("fsck after the repair: %+v %v", rep, err)
 	}
 }

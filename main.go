@@ -199,6 +199,13 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, opts openOpt
 		Close() error
 	}
 	if cfg.Storage.Backend == "s3" {
+		if local, err := s3chunk.LocalBlocks(ctx, db); err != nil || local {
+			db.Close()
+			if err == nil {
+				err = fmt.Errorf("storage.backend is s3 but the block index lists blocks on local disks: finish haul admin migrate-store --to s3 first (or set storage.backend = \"local\")")
+			}
+			return nil, err
+		}
 		if cfg.Storage.S3.ParityShards > 0 {
 			log.Info("storage.backend is s3: each block is kept as data and parity objects", "data_shards", cfg.Storage.DataShards, "parity_shards", cfg.Storage.S3.ParityShards)
 		} else {

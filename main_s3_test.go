@@ -196,6 +196,11 @@ func TestMigrateStoreBothWays(t *testing.T) {
 
 	// On S3 as 4 data and 2 parity objects a block (the migration writes them).
 	env := append(append(append([]string{}, local...), s3.Env("haul-migrated")...), "HAUL_STORAGE_S3_PARITY_SHARDS=2", "HAUL_STORAGE_BACKEND=local")
+	// Switched to S3 before the move: refused, saying what to do.
+	s3first := append(append([]string{}, local...), s3.Env("haul-migrated")...)
+	if _, errOut, code := runHaul(t, s3first, "admin", "list-users", "--data", data); code == 0 || !strings.Contains(errOut, "migrate-store --to s3") {
+		t.Fatalf("opening a local store as S3: %d %s", code, errOut)
+	}
 	out, errOut, code := runHaul(t, env, "admin", "migrate-store", "--data", data)
 	if code != 0 || !strings.Contains(out, "every one verified") {
 		t.Fatalf("migrate-store: %d\n%s%s", code, out, errOut)

@@ -1010,3 +1010,17 @@ func IsObject(e *core.BlockEntry) bool {
 	}
 	return len(e.Shards) > 0
 }
+
+// LocalBlocks reports whether the block index lists a block not kept in
+// an object store (stopping at the first): an appliance half-way through
+// haul admin migrate-store must not start on S3.
+func LocalBlocks(ctx context.Context, meta core.Store) (bool, error) {
+	found := false
+	err := meta.View(ctx, func(tx core.Tx) error {
+		return tx.Blocks(func(_ string, _ core.Hash, e *core.BlockEntry) bool {
+			found = !IsObject(e)
+			return !found
+		})
+	})
+	return found, err
+}

@@ -215,3 +215,14 @@ func (s *Store) CheckBlock(team core.TeamKey, h core.Hash, e *core.BlockEntry) (
 	}
 	return append([]byte(nil), c.data...), nil
 }
+
+// IndexHas reports whether the block index lists the team's block (a
+// chunk store's Has).
+func IndexHas(ctx context.Context, meta core.Store, team core.TeamKey, h core.Hash) (bool, error) {
+	var found bool
+	err := meta.View(ctx, func(tx core.Tx) (err error) {
+		found, err = tx.HasBlock(team.TeamID, h)
+		return err
+	})
+	return found, err
+}

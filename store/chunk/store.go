@@ -854,12 +854,7 @@ func encodeRecord(rec []byte, h *header, data []byte) {
 
 // Has implements core.ChunkStore.
 func (s *Store) Has(ctx context.Context, team core.TeamKey, h core.Hash) (bool, error) {
-	var found bool
-	err := s.meta.View(ctx, func(tx core.Tx) (err error) {
-		found, err = tx.HasBlock(team.TeamID, h)
-		return err
-	})
-	return found, err
+	return IndexHas(ctx, s.meta, team, h)
 }
 
 // Commit implements core.ChunkStore.

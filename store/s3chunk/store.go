@@ -455,12 +455,7 @@ func (s *Store) Release(tx core.Tx, team core.TeamKey, blocks []core.Block) erro
 
 // Has implements core.ChunkStore.
 func (s *Store) Has(ctx context.Context, team core.TeamKey, h core.Hash) (bool, error) {
-	var found bool
-	err := s.meta.View(ctx, func(tx core.Tx) (err error) {
-		found, err = tx.HasBlock(team.TeamID, h)
-		return err
-	})
-	return found, err
+	return chunk.IndexHas(ctx, s.meta, team, h)
 }
 
 // Digest implements core.ChunkStore.

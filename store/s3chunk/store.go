@@ -96,6 +96,9 @@ type Store struct {
 	pending map[*core.BlockEntry]pendingWrite
 	active  map[uint64]time.Time
 	nextID  uint64
+	// reading counts the reads in flight per block: Sweep leaves their
+	// objects alone (a package deleted mid-download still downloads).
+	reading map[string]int
 }
 
 type pendingWrite struct {
@@ -191,7 +194,7 @@ func Open(ctx context.Context, cfg Config, meta core.Store) (*Store, error) {
 		prefix += "/"
 	}
 	s := &Store{cfg: cfg, mc: mc, meta: meta, prefix: prefix, log: cfg.Logger,
-		deleted: map[string]uint64{}, pending: map[*core.BlockEntry]pendingWrite{}, active: map[uint64]time.Time{}}
+		deleted: map[string]uint64{}, pending: map[*core.BlockEntry]pendingWrite{}, active: map[uint64]time.Time{}, reading: map[string]int{}}
 	if cfg.ParityShards > 0 {
 		if cfg.DataShards < 1 || cfg.DataShards+cfg.ParityShards > 256 {
 			return nil, core.E(op, core.Invalid, "%d data and %d parity shards: want 1 or more data shards and at most 256 in all", cfg.DataShards, cfg.ParityShards)
@@ -491,6 +494,22 @@ func (s *Store) ReadRange(ctx context.Context, team core.TeamKey, blocks []core.
 	if off < 0 || n < 0 || end > size {
 		return core.E(op, core.BadRange, "range [%d, %d) is outside the file (%d bytes)", off, end, size)
 	}
+	names := make([]string, len(need))
+	s.mu.Lock()
+	for i, b := range need {
+		names[i] = blockName(team.TeamID, b.Hash)
+		s.reading[names[i]]++
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		for _, nm := range names {
+			if s.reading[nm]--; s.reading[nm] <= 0 {
+				delete(s.reading, nm)
+			}
+		}
+		s.mu.Unlock()
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	queue := make(chan *fetch, s.cfg.Depth)
@@ -769,6 +788,12 @@ func (s *Store) Sweep(ctx context.Context, grace time.Duration) (int, error) {
 	}
 	deleted := 0
 	for _, d := range zero {
+		s.mu.Lock()
+		busy := s.reading[blockName(d.team, d.h)] > 0
+		s.mu.Unlock()
+		if busy {
+			continue // being read: the next sweep takes it
+		}
 		// Drop the index entry first (if still at zero), then the object:
 		// a reader never finds an entry without its object.
 		gone := false

@@ -258,3 +258,50 @@ func TestFsckRepairsParity(t *testing.T) {
 		t.Fatalf("fsck after the repair: %+v %v", rep, err)
 	}
 }
+
+// blockedWriter takes the first write, then waits for release.
+type blockedWriter struct {
+	buf     bytes.Buffer
+	first   chan struct{}
+	release chan struct{}
+	once    bool
+}
+
+func (w *blockedWriter) Write(p []byte) (int, error) {
+	if !w.once {
+		w.once = true
+		close(w.first)
+		<-w.release
+	}
+	return w.buf.Write(p)
+}
+
+// TestSweepSparesReads: the blocks of a file released (its package
+// deleted) while it is being read are not swept from under the reader;
+// the next sweep takes them.
+func TestSweepSparesReads(t *testing.T) {
+	srv := s3test.Start(t)
+	s, db := open(t, srv, "reading-"+strings.ToLower(core.NewID()[20:]))
+	ctx := context.Background()
+	team := chunktest.Team("A")
+	env := chunktest.Env{Store: s, Meta: db, BlockSize: s.BlockSize()}
+	data := chunktest.Data(8, 12*int(s.BlockSize()))
+	blocks := chunktest.Put(t, env, team, data, len(data))
+	w := &blockedWriter{first: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- s.ReadRange(ctx, team, blocks, 0, int64(len(data)), w) }()
+	<-w.first
+	if err := db.Update(ctx, func(tx core.Tx) error { return s.Release(tx, team, blocks) }); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Sweep(ctx, 0); err != nil || n != 0 {
+		t.Fatalf("sweep during the read deleted %d objects (%v)", n, err)
+	}
+	close(w.release)
+	if err := <-done; err != nil || !bytes.Equal(w.buf.Bytes(), data) {
+		t.Fatalf("the read: %v, %d bytes", err, w.buf.Len())
+	}
+	if n, err := s.Sweep(ctx, 0); err != nil || n != 12 {
+		t.Fatalf("sweep after the read deleted %d objects (%v), want 12", n, err)
+	}
+}

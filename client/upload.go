@@ -130,7 +130,21 @@ type UploadOptions struct {
 	// Throttle, when set, is called before n part bytes are read and may
 	// wait (a rate limit); its error fails the part.
 	Throttle func(ctx context.Context, n int) error
+	// StallTimeout, when set, gives up on a part whose body the server
+	// has stopped taking for this long (ErrStalled, retried like a network
+	// error); once the body is sent, the transport's response timeout
+	// applies.
+	StallTimeout time.Duration
 }
+
+// ErrStalled is a part given up on because the server stopped reading it.
+var ErrStalled error = stalled{}
+
+type stalled struct{}
+
+func (stalled) Error() string   { return "haul: the server stopped taking the part's bytes" }
+func (stalled) Timeout() bool   { return true }
+func (stalled) Temporary() bool { return true }
 
 // withDefaults fills in the zero Retries and RetryWait.
 func (o UploadOptions) withDefaults() UploadOptions {
@@ -274,8 +288,27 @@ func (c *Client) putParts(ctx context.Context, r io.ReaderAt, size, chunk int64,
 		off := int64(k) * chunk
 		n := min(chunk, size-off)
 		err := c.retry(ctx, opt, func() error {
-			body := &meteredReader{r: io.NewSectionReader(r, off, n), ctx: ctx, opt: &opt}
-			_, h, err := c.replay(ctx, bps[i], body, n)
+			pctx := ctx
+			body := &meteredReader{r: io.NewSectionReader(r, off, n), ctx: ctx, opt: &opt, size: n}
+			if opt.StallTimeout > 0 {
+				var cancel context.CancelCauseFunc
+				pctx, cancel = context.WithCancelCause(ctx)
+				defer cancel(nil)
+				timer := time.AfterFunc(opt.StallTimeout, func() { cancel(ErrStalled) })
+				defer timer.Stop()
+				body.ctx = pctx
+				body.tick = func(done bool) {
+					if done {
+						timer.Stop()
+					} else {
+						timer.Reset(opt.StallTimeout)
+					}
+				}
+			}
+			_, h, err := c.replay(pctx, bps[i], body, n)
+			if err != nil && context.Cause(pctx) == ErrStalled {
+				err = ErrStalled
+			}
 			if err == nil {
 				etags[k] = h.Get("ETag")
 			} else if opt.Progress != nil {
@@ -300,6 +333,8 @@ type meteredReader struct {
 	ctx  context.Context
 	opt  *UploadOptions
 	read int64
+	size int64
+	tick func(done bool) // the stall timer: bytes moved, or the body ended
 }
 
 func (m *meteredReader) Read(p []byte) (int, error) {
@@ -315,6 +350,9 @@ func (m *meteredReader) Read(p []byte) (int, error) {
 	m.read += int64(n)
 	if m.opt.Progress != nil && n > 0 {
 		m.opt.Progress(int64(n))
+	}
+	if m.tick != nil {
+		m.tick(err != nil || m.read >= m.size)
 	}
 	return n, err
 }

@@ -201,3 +201,61 @@ func TestClientResumeUpload(t *testing.T) {
 		t.Errorf("resume sent %d parts, want the %d missing ones", got, stored)
 	}
 }
+
+// stalling is a transport whose first part PUT takes a little of the body
+// and then stops reading it (a server that hangs mid-upload) until the
+// request is given up.
+type stalling struct {
+	next   http.RoundTripper
+	once   sync.Once
+	stalls atomic.Int32
+}
+
+func (s *stalling) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == "PUT" && strings.Contains(req.URL.RawQuery, "partNumber=") {
+		first := false
+		s.once.Do(func() { first = true })
+		if first {
+			s.stalls.Add(1)
+			buf := make([]byte, 4096)
+			req.Body.Read(buf)
+			<-req.Context().Done()
+			return nil, req.Context().Err()
+		}
+	}
+	return s.next.RoundTrip(req)
+}
+
+// TestClientUploadStall: a part whose body the server stops taking is
+// given up after StallTimeout and sent again; the file arrives whole. A
+// slow server that answers after the whole body is not a stall.
+func TestClientUploadStall(t *testing.T) {
+	ctx := context.Background()
+	url, teamID, key := uploadServer(t)
+	c := client.New(url)
+	c.APIKey = key
+	pkg, err := c.CreatePackage(ctx, teamID, client.CreatePackageRequest{Name: "stalled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3*(256<<10))
+	r := rand.New(rand.NewPCG(9, 9))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	st := &stalling{next: http.DefaultTransport}
+	c.HTTP = &http.Client{Transport: st}
+	start := time.Now()
+	f, err := c.UploadFileWith(ctx, pkg.AccessToken, pkg.ID, "take.mov", "", bytes.NewReader(data), int64(len(data)), 256<<10, 2,
+		client.UploadOptions{RetryWait: 10 * time.Millisecond, StallTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := blake3.Sum256(data)
+	if f.Digest != hex.EncodeToString(want[:]) || st.stalls.Load() != 1 {
+		t.Fatalf("digest %s (want %x), %d stalls", f.Digest, want, st.stalls.Load())
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the stalled part took %v to be retried", d)
+	}
+}

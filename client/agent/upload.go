@@ -513,6 +513,7 @@ func (a *App) sendFile(ctx context.Context, tr *tracker, job *uploadJob, f local
 	job.rep.fileStart(f.rel, f.size, 0)
 	opt := client.UploadOptions{
 		LastModified: f.mod,
+		StallTimeout: stallTimeout, // a server that stops taking a part's bytes
 		Progress: func(n int64) {
 			job.rep.add(f.rel, n)
 			tr.update(false, func(t *Transfer) { t.Done += n })

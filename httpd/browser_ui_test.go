@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -167,6 +168,11 @@ func TestBrowserPackagePage(t *testing.T) {
 			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
 		}
 	})
+	// West of UTC, where a day picked late in the evening is the next day
+	// in UTC.
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/Los_Angeles"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := signIn(ctx, e); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +215,18 @@ func TestBrowserPackagePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, `#expiry-status`, "kept until")
+	// Opened again, the page shows the same day (local), not the UTC day
+	// after (the browser is 8 hours behind UTC here).
+	if err := chromedp.Do(ctx, chromedp.Click(`#transfers button`), chromedp.WaitVisible(`#package-facts`)); err != nil {
+		t.Fatal(err)
+	}
+	var shown string
+	for deadline := time.Now().Add(5 * time.Second); shown != day && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		shown, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#expiry-form input[name=expiry]").value`))
+	}
+	if shown != day {
+		t.Fatalf("the expiry set to %s shows as %s when the package is opened again", day, shown)
+	}
 	var l struct {
 		Records []map[string]any `json:"records"`
 	}

@@ -623,3 +623,42 @@ func TestAgentUploadOrphanedFile(t *testing.T) {
 		t.Fatalf("package %s with %d files (%+v); want finalized with one", pkg.State, n, files)
 	}
 }
+
+// TestAgentWatchUploadToRecipients: a watch folder sending to recipients
+// (a team package, each recipient with a link) once its files settle.
+func TestAgentWatchUploadToRecipients(t *testing.T) {
+	p, teamID, key := agentServer(t)
+	env := []string{"HAUL_AGENT_HOME=" + t.TempDir(), "HAUL_AGENT_URL=" + p.url, "HAUL_AGENT_API_KEY=" + key}
+	dir := t.TempDir()
+	old := time.Now().Add(-time.Minute)
+	want := b3(seeded(t, filepath.Join(dir, "render", "frame_0001.exr"), 31, 500_000))
+	os.Chtimes(filepath.Join(dir, "render", "frame_0001.exr"), old, old)
+	out, errOut, code := runHaul(t, env, "watch", "upload", dir, "--to", "comp@post.example", "--settle", "10s", "--once")
+	if code != 0 || !strings.Contains(out, "comp@post.example: http") {
+		t.Fatalf("watch upload --to: %d\n%s%s", code, out, errOut)
+	}
+	_, tok := login(t, p.url, "owner@studio.example", "owner-password-1")
+	var list struct {
+		Records []struct {
+			ID         string   `json:"id"`
+			Recipients []string `json:"recipients"`
+			State      string   `json:"state"`
+		} `json:"records"`
+	}
+	do(t, "GET", p.url+"/v1.1/teams/"+teamID+"/packages", "X-User-Token", tok, "", &list)
+	if len(list.Records) != 1 || list.Records[0].State != "finalized" || len(list.Records[0].Recipients) != 1 {
+		t.Fatalf("packages: %+v", list.Records)
+	}
+	var pkg struct {
+		AccessToken string `json:"access_token"`
+	}
+	do(t, "GET", p.url+"/v1.1/teams/"+teamID+"/packages/"+list.Records[0].ID, "X-User-Token", tok, "", &pkg)
+	var files []struct{ Kind, Name, Path, Digest string }
+	do(t, "GET", p.url+"/v1/packages/"+list.Records[0].ID+"/files", "X-Package-Token", pkg.AccessToken, "", &files)
+	if len(files) < 1 || files[0].Path != "render" || files[0].Name != "frame_0001.exr" || files[0].Digest != want {
+		t.Fatalf("files: %+v", files)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "render", "frame_0001.exr")); err != nil {
+		t.Fatalf("without --delete-after the source stays: %v", err)
+	}
+}

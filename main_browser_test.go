@@ -3,12 +3,10 @@
 package main
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/zeebo/blake3"
+
+	"haul/ui/uitest"
 )
 
 // TestPortalUploadSurvivesRestart: an outside sender opens a portal page
@@ -27,19 +27,7 @@ import (
 // retries its parts), every file keeps its folder and its digest is the
 // source's, and the form's answer arrives with the package.
 func TestPortalUploadSurvivesRestart(t *testing.T) {
-	var chrome string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			chrome = p
-			break
-		}
-	}
-	if chrome == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but no Chromium is installed: .ci/run installs Debian's chromium")
-		}
-		t.Skip("SKIPPED: no Chromium installed, so the portal page is untested here (Debian: apt-get install chromium)")
-	}
+	ctx := uitest.Chrome(t, 150*time.Second)
 	data := t.TempDir()
 	env := []string{"HAUL_BOOTSTRAP_OWNER_EMAIL=owner@studio.example", "HAUL_BOOTSTRAP_OWNER_PASSWORD=owner-password-1"}
 	addr := freePort(t)
@@ -75,14 +63,6 @@ func TestPortalUploadSurvivesRestart(t *testing.T) {
 		os.WriteFile(filepath.Join(root, dir, name), b, 0o644)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 150*time.Second)
-	defer cancelT()
 	// About 3 s a part: the restart lands mid-upload.
 	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
 		MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: 25 << 20}}}); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,35 +19,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"haul/core"
+	"haul/ui/uitest"
 )
 
 // chrome starts a headless Chromium (Debian's chromium; the test is
 // skipped without one) and returns a browsing context.
 func chrome(t *testing.T) context.Context {
 	t.Helper()
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but no Chromium is installed: .ci/run installs Debian's chromium")
-		}
-		t.Skip("SKIPPED: no Chromium installed, so the web UI is untested here (Debian: apt-get install chromium)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
+	ctx := uitest.Chrome(t, 90*time.Second)
 	if os.Getenv("HAUL_BROWSER_DEBUG") != "" {
 		chromedp.Listen(ctx, func(ev any) {
 			switch ev := ev.(type) {

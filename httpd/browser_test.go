@@ -229,12 +229,10 @@ func TestBrowserSendPage(t *testing.T) {
 	a := randomData(41, 2_500_000)
 	os.WriteFile(filepath.Join(dir, "reel 1.mov"), a, 0o644)
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello"), 0o644)
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.URL+"/"),
-		chromedp.WaitVisible(`#login-form input[name=email]`),
-		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
-		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
-		chromedp.Click(`#login-form button[type=submit]`),
 		chromedp.WaitVisible(`#send-form input[name=name]`),
 		chromedp.SetValue(`#send-form input[name=name]`, "Cut <v3>"),
 		chromedp.SetValue(`#send-form input[name=recipients]`, "ed@post.example, col@post.example"),
@@ -532,12 +530,10 @@ func TestBrowserTeamAdmin(t *testing.T) {
 	ctx := chrome(t)
 	e := newEnv(t)
 	o := e.owner()
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.URL+"/"),
-		chromedp.WaitVisible(`#login-form input[name=email]`),
-		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
-		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
-		chromedp.Click(`#login-form button[type=submit]`),
 		chromedp.WaitVisible(`#invite-member-form input[name=email]`),
 		chromedp.SetValue(`#invite-member-form input[name=email]`, "new.editor@studio.example"),
 		chromedp.SetValue(`#invite-member-form select[name=role]`, "member"),
@@ -622,12 +618,10 @@ func TestBrowserPortalsWebhooksActivity(t *testing.T) {
 	logo := filepath.Join(dir, "logo.png")
 	os.WriteFile(logo, append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 64)...), 0o644)
 	rcv := newReceiver(t, 0)
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.URL+"/"),
-		chromedp.WaitVisible(`#login-form input[name=email]`),
-		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
-		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
-		chromedp.Click(`#login-form button[type=submit]`),
 		chromedp.WaitVisible(`#portal-new`),
 		chromedp.Click(`#portal-new`),
 		chromedp.WaitVisible(`#portal-form input[name=name]`),
@@ -689,12 +683,10 @@ func TestBrowserDropFolder(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "Card A", "CLIPS", "A001.mov"), randomData(61, 300_000), 0o644)
 	os.WriteFile(filepath.Join(dir, "Card A", "notes.txt"), []byte("notes"), 0o644)
 	os.WriteFile(filepath.Join(dir, "loose.txt"), []byte("loose"), 0o644)
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.URL+"/"),
-		chromedp.WaitVisible(`#login-form input[name=email]`),
-		chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
-		chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
-		chromedp.Click(`#login-form button[type=submit]`),
 		chromedp.WaitVisible(`#drop-zone`),
 		chromedp.ScrollIntoView(`#drop-zone`),
 	)
@@ -800,12 +792,10 @@ func TestBrowserLayout(t *testing.T) {
 			screenshot(t, ctx, fmt.Sprintf("%s-%dx%d", p.name, size[0], size[1]))
 		}
 		// Signed in: the staff page with its tables.
+		if err := signIn(ctx, e); err != nil {
+			t.Fatal(err)
+		}
 		err := chromedp.Do(ctx,
-			chromedp.Navigate(e.URL+"/"),
-			chromedp.WaitVisible(`#login-form input[name=email]`),
-			chromedp.SetValue(`#login-form input[name=email]`, ownerEmail),
-			chromedp.SetValue(`#login-form input[name=password]`, ownerPassword),
-			chromedp.Click(`#login-form button[type=submit]`),
 			chromedp.WaitVisible(`#transfers button`),
 			chromedp.Click(`#transfers button`),
 			chromedp.WaitVisible(`#package-files code`),

@@ -319,6 +319,9 @@ type dlFile struct {
 	url string // the file's signed URL, shared by its segments until it expires
 
 	fmu sync.Mutex // guards f
+
+	have    int64     // bytes written before this run
+	started sync.Once // its progress bar appears with its first segment
 }
 
 // signedURL returns the file's download URL, asking for one when there is
@@ -355,7 +358,6 @@ func (job *dlJob) run(ctx context.Context, tr *tracker) error {
 	files := make([]*dlFile, len(job.files))
 	for i, f := range job.files {
 		total += f.Size
-		rel := job.rels[i]
 		st, err := job.prepare(tr, i)
 		if err != nil {
 			return err
@@ -376,7 +378,7 @@ func (job *dlJob) run(ctx context.Context, tr *tracker) error {
 			}
 		}
 		already += have
-		job.rep.fileStart(rel, f.Size, have)
+		d.have = have
 	}
 	tr.update(false, func(t *Transfer) { t.Total, t.Done = total, already })
 	job.rep.begin(total, len(job.files))
@@ -530,6 +532,9 @@ func (job *dlJob) open(d *dlFile) (*os.File, error) {
 func (job *dlJob) fetchSegment(ctx context.Context, d *dlFile, seg int) error {
 	f := job.files[d.i]
 	rel := job.rels[d.i]
+	// A bar per file being fetched, not per file of the package (a
+	// package may hold thousands).
+	d.started.Do(func() { job.rep.fileStart(rel, f.Size, d.have) })
 	out, err := job.open(d)
 	if err != nil {
 		return err

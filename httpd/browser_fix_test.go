@@ -257,3 +257,41 @@ func TestBrowserFormDefaults(t *testing.T) {
 		t.Fatalf("fields %s\nwant %s", strings.Join(got, " "), want)
 	}
 }
+
+// TestBrowserDiskFullPart: a part the server refuses for want of space
+// (507, S3's XML error body) is not retried as if the network failed: the
+// page says at once what the server said.
+func TestBrowserDiskFullPart(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t)
+	path := filepath.Join(t.TempDir(), "clip.mov")
+	os.WriteFile(path, randomData(91, 300_000), 0o644)
+	var refusals atomic.Int32
+	chromedp.Listen(ctx, func(ev any) {
+		if ev, ok := ev.(*fetch.EventRequestPaused); ok {
+			refusals.Add(1)
+			go chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 507,
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/xml"}},
+				Body:            []byte("<Error><Code>InsufficientStorage</Code><Message>the appliance's disks are full: free space or add a disk</Message></Error>")})
+		}
+	})
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/s3/*partNumber=*"}}}); err != nil {
+		t.Fatal(err)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.SetValue(`#send-form input[name=name]`, "Full"),
+		chromedp.SetUploadFiles(`#send-form input[name=files]`, []string{path}),
+		chromedp.Click(`#send-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	status := waitText(t, ctx, `#send-status`, "disks are full")
+	if strings.Contains(status, "cannot be reached") || time.Since(start) > 10*time.Second || refusals.Load() != 1 {
+		t.Fatalf("status %q after %v and %d tries: want the server's message at once, tried once", status, time.Since(start), refusals.Load())
+	}
+}

@@ -13,7 +13,10 @@ import (
 
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"haul/core"
 )
 
 // TestBrowserAddFileAnswerLost: the server adds a file but its answer is
@@ -293,5 +296,63 @@ func TestBrowserDiskFullPart(t *testing.T) {
 	status := waitText(t, ctx, `#send-status`, "disks are full")
 	if strings.Contains(status, "cannot be reached") || time.Since(start) > 10*time.Second || refusals.Load() != 1 {
 		t.Fatalf("status %q after %v and %d tries: want the server's message at once, tried once", status, time.Since(start), refusals.Load())
+	}
+}
+
+// TestBrowserSavedSendIsPerUser: a send interrupted by a reload is offered
+// for resuming to its sender only; signing out forgets it (it holds a
+// package token), so the next person at the browser never sees it.
+func TestBrowserSavedSendIsPerUser(t *testing.T) {
+	ctx := chrome(t)
+	e := newEnv(t)
+	member := e.addPerson(e.owner().Token, "assistant@studio.example", core.RoleMember)
+	path := filepath.Join(t.TempDir(), "card.mov")
+	os.WriteFile(path, randomData(92, 20<<20), 0o644)
+	chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok { // leaving a send asks: leave
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	})
+	if err := signIn(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	throttle(t, ctx, 2<<20)
+	err := chromedp.Do(ctx,
+		chromedp.SetValue(`#send-form input[name=name]`, "Interrupted"),
+		chromedp.SetUploadFiles(`#send-form input[name=files]`, []string{path}),
+		chromedp.Click(`#send-form button[type=submit]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `#send-status`, "Sending")
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(`#resume-form`)); err != nil {
+		t.Fatal(err)
+	}
+	throttle(t, ctx, -1)
+	hidden := func() bool {
+		h, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("resume-form").hidden`))
+		return h
+	}
+	if hidden() {
+		t.Fatal("the sender is not offered the interrupted send")
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(`#logout`),
+		chromedp.WaitVisible(`#login-form input[name=email]`),
+		chromedp.SetValue(`#login-form input[name=email]`, member.Email),
+		chromedp.SetValue(`#login-form input[name=password]`, member.Password),
+		chromedp.Click(`#login-form button[type=submit]`),
+		chromedp.WaitVisible(`#send-form input[name=name]`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hidden() {
+		t.Fatal("another user is offered the sender's interrupted send")
+	}
+	left, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`Object.keys(localStorage).filter(k => k.startsWith("haul.send")).length`))
+	if left != 0 {
+		t.Fatalf("%d saved sends left in the browser after sign-out", left)
 	}
 }
